@@ -1,0 +1,5 @@
+package vfs
+
+import "io/fs"
+
+func errNotExist() error { return fs.ErrNotExist }
