@@ -69,6 +69,13 @@ type StoreOptions struct {
 	// JournalCheckpointBytes: journal bytes after which segments are fsynced
 	// and the journal is rotated (default 64 MiB).
 	JournalCheckpointBytes int64
+	// CheckpointInterval: how often every log is fsynced and the checkpoint
+	// rewritten even without journal rotation (default 1 minute). Bounds the
+	// tail that recovery must scan for interval- and none-policy logs.
+	CheckpointInterval time.Duration
+	// RetentionCheckInterval: how often retention runs (default 5 minutes;
+	// negative disables the background pass).
+	RetentionCheckInterval time.Duration
 	// PerFileSync replaces the shared journal by one fsync per dirty segment
 	// file per group commit. Kept for measurement (see DESIGN.md).
 	PerFileSync bool

@@ -1,0 +1,296 @@
+package log
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+// Journal entry format (part of the on-disk format). Journal files live in
+// <store>/journal/<seq, 20 digits>.wal and hold entries back to back:
+//
+//	 0  length       uint32  bytes after this field
+//	 4  crc          uint32  CRC-32C of bytes [8, 4+length)
+//	 8  incarnation  uint64  of the partition log the records belong to
+//	16  nameLength   uint16
+//	18  name         [nameLength]byte  partition directory, e.g. "orders-3"
+//	..  records      the record set exactly as written to the segment
+//	                 (offsets and leader epoch already assigned)
+//
+// The journal ends at the first entry that is short or fails its CRC: the
+// entries after it (in that file and any later file) were never
+// acknowledged, because an fsync acknowledges a prefix of the journal.
+const (
+	journalDir         = "journal"
+	journalSuffix      = ".wal"
+	journalEntryHeader = 18
+)
+
+// committer is the group-commit engine. Appends under the fsync policy hand
+// it their bytes (journal mode: copied into the journal file with one write;
+// per-file mode: nothing, the segment file itself is fsynced) and get a
+// ticket; the commit goroutine makes everything written so far durable with
+// one fsync, then raises each touched log's high watermark and completes
+// the waiting tickets.
+//
+// Tickets are cumulative journal bytes in journal mode and an append count
+// in per-file mode. Ticket 0 is always durable.
+type committer struct {
+	store   *Store
+	perFile bool
+
+	mu sync.Mutex // guards the fields below; after Log.mu in the lock order
+	// Journal mode.
+	file     vfs.File
+	fileSeq  uint64
+	filePos  int64
+	entryBuf []byte
+	// appended is the ticket of the last add.
+	appended uint64
+	// cycle lists the logs with appends since the last cycle started; each
+	// has inCycle set and pendingHW holding its high watermark once the
+	// cycle's fsync completes.
+	cycle   []*Log
+	waiters []waiter
+	closed  bool
+
+	durable atomic.Uint64
+	wake    chan struct{} // capacity 1
+	stop    chan struct{}
+	done    chan struct{}
+
+	// Commit goroutine only.
+	spareLogs []*Log
+	hws       []int64
+	ready     []Notifier
+	// rotated is told the sequence of a journal file that has been fully
+	// fsynced and may be checkpointed away.
+	rotated chan uint64
+}
+
+type waiter struct {
+	ticket Ticket
+	n      Notifier
+}
+
+func journalName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, journalSuffix) }
+
+// add records an fsync-policy append of records to l, whose high watermark
+// becomes next once durable. Called with l.mu held.
+func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	if err := c.store.fatalErr(); err != nil {
+		return 0, err
+	}
+	if !c.perFile {
+		n := journalEntryHeader + len(l.name) + len(records)
+		if cap(c.entryBuf) < n {
+			c.entryBuf = make([]byte, n, n+n/4)
+		}
+		b := c.entryBuf[:n]
+		binary.BigEndian.PutUint32(b[0:], uint32(n-4))
+		binary.BigEndian.PutUint64(b[8:], l.incarnation)
+		binary.BigEndian.PutUint16(b[16:], uint16(len(l.name)))
+		copy(b[journalEntryHeader:], l.name)
+		copy(b[journalEntryHeader+len(l.name):], records)
+		binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+		if _, err := c.file.WriteAt(b, c.filePos); err != nil {
+			// Nothing after filePos counts: the next entry overwrites it,
+			// and recovery stops at the damage if we crash first.
+			_ = c.file.Truncate(c.filePos)
+			return 0, fmt.Errorf("journal write: %w", err)
+		}
+		c.filePos += int64(n)
+		c.appended += uint64(n)
+	} else {
+		c.appended++
+	}
+	l.pendingHW = next
+	if !l.inCycle {
+		l.inCycle = true
+		c.cycle = append(c.cycle, l)
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return Ticket(c.appended), nil
+}
+
+// WhenDurable calls n.Durable once ticket t is durable: at once (on this
+// goroutine) if it already is, otherwise from the commit goroutine. If the
+// store fails, n.Durable receives the failure.
+func (s *Store) WhenDurable(t Ticket, n Notifier) {
+	c := s.commit
+	if uint64(t) <= c.durable.Load() {
+		n.Durable(nil)
+		return
+	}
+	c.mu.Lock()
+	if uint64(t) <= c.durable.Load() {
+		c.mu.Unlock()
+		n.Durable(nil)
+		return
+	}
+	if err := s.fatalErr(); err != nil {
+		c.mu.Unlock()
+		n.Durable(err)
+		return
+	}
+	if c.closed {
+		c.mu.Unlock()
+		n.Durable(ErrClosed)
+		return
+	}
+	c.waiters = append(c.waiters, waiter{ticket: t, n: n})
+	c.mu.Unlock()
+}
+
+// IsDurable reports whether ticket t is durable.
+func (s *Store) IsDurable(t Ticket) bool { return uint64(t) <= s.commit.durable.Load() }
+
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.wake:
+			c.runCycle()
+		case <-c.stop:
+			c.runCycle()
+			return
+		}
+	}
+}
+
+// runCycle makes everything added so far durable with one fsync (or one per
+// dirty segment file in per-file mode) and publishes the results.
+func (c *committer) runCycle() {
+	var next vfs.File
+	var nextSeq uint64
+	if !c.perFile && c.rotationDue() {
+		// Create the next journal file before taking the lock; a failure
+		// only postpones rotation.
+		nextSeq = c.currentSeq() + 1
+		f, err := c.store.fs.Create(path.Join(c.store.dir, journalDir, journalName(nextSeq)))
+		if err == nil {
+			if err = c.store.fs.SyncDir(path.Join(c.store.dir, journalDir)); err != nil {
+				f.Close()
+			} else {
+				next = f
+			}
+		}
+		if err != nil {
+			c.store.logger.Warn("journal rotation postponed", "err", err)
+		}
+	}
+
+	c.mu.Lock()
+	target := c.appended
+	logs := c.cycle
+	c.cycle = c.spareLogs[:0]
+	hws := c.hws[:0]
+	for _, l := range logs {
+		hws = append(hws, l.pendingHW)
+		l.inCycle = false
+	}
+	file := c.file
+	var rotatedSeq uint64
+	if next != nil {
+		rotatedSeq = c.fileSeq
+		c.file, c.fileSeq, c.filePos = next, nextSeq, 0
+	}
+	c.mu.Unlock()
+
+	var err error
+	if target > c.durable.Load() {
+		if c.perFile {
+			for _, l := range logs {
+				if err = l.syncFiles(false); err != nil {
+					break
+				}
+			}
+		} else if e := file.Sync(); e != nil {
+			err = fmt.Errorf("fsync journal: %w", e)
+		}
+	}
+	if err != nil {
+		c.store.setFatal(err)
+	} else {
+		c.durable.Store(target)
+		for i, l := range logs {
+			l.publishHW(hws[i])
+		}
+	}
+	if next != nil {
+		file.Close()
+		if err == nil {
+			select {
+			case c.rotated <- rotatedSeq:
+			default: // a checkpoint is pending; a later one covers this file
+			}
+		}
+	}
+	c.spareLogs, c.hws = logs[:0], hws[:0]
+	c.notify(target, err)
+}
+
+// notify completes the waiters whose tickets are durable (or all of them,
+// with the error, if the store failed).
+func (c *committer) notify(target uint64, err error) {
+	c.mu.Lock()
+	ready := c.ready[:0]
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if err != nil || uint64(w.ticket) <= target {
+			ready = append(ready, w.n)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(c.waiters[len(kept):])
+	c.waiters = kept
+	c.mu.Unlock()
+	for _, n := range ready {
+		n.Durable(err)
+	}
+	clear(ready)
+	c.ready = ready[:0]
+}
+
+func (c *committer) rotationDue() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.filePos >= c.store.opts.JournalCheckpointBytes && len(c.rotated) == 0
+}
+
+func (c *committer) currentSeq() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fileSeq
+}
+
+// close stops the commit goroutine after a final cycle and fails any waiter
+// left (there are none unless the store failed).
+func (c *committer) close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	<-c.done
+	c.notify(c.durable.Load(), ErrClosed)
+	if c.file != nil {
+		c.file.Close()
+	}
+}

@@ -1,0 +1,319 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+// openLog opens an existing partition directory and recovers it.
+//
+// Segments wholly before the checkpointed recovery point are trusted: only
+// their index files are read, and the last few batch headers are checked to
+// find where the segment ends. The segment holding the recovery point is
+// trusted up to it and validated batch by batch (lengths, CRC, contiguous
+// offsets) after it; later segments are validated whole. The log ends at the
+// first invalid batch after the recovery point: that tail is cut, reported
+// and counted, and any later segment is removed. Damage before the recovery
+// point is acknowledged data and is never cut: the log opens offline with a
+// CorruptionError instead.
+func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
+	dir := path.Join(s.dir, name)
+	l := &Log{store: s, name: name, dir: dir}
+	l.cfg = Config{}.withDefaults()
+	l.maxBatch.Store(l.cfg.MaxBatchBytes)
+	l.fsyncMode.Store(true)
+
+	inc, ok, err := readUint64File(s.fs, path.Join(dir, metaFile))
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", name, err)
+	}
+	if !ok {
+		// Created but its meta file never became durable: nothing in it was
+		// acknowledged through the journal under any incarnation we know.
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(s.now().UnixNano())|1)
+		inc = binary.BigEndian.Uint64(b[:])
+		if err := writeUint64File(s.fs, dir, metaFile, inc); err != nil {
+			return nil, fmt.Errorf("open log %s: %w", name, err)
+		}
+	}
+	l.incarnation = inc
+	start, _, err := readUint64File(s.fs, path.Join(dir, logStartFile))
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", name, err)
+	}
+	if cp != nil && cp.incarnation != inc {
+		cp = nil
+	}
+
+	names, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", name, err)
+	}
+	var bases []int64
+	for _, n := range names {
+		if b, ok := parseSegmentName(n); ok {
+			bases = append(bases, b)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+
+	var segs []*segment
+	fail := func(err error) (*Log, error) {
+		for _, sg := range segs {
+			sg.release()
+		}
+		return nil, err
+	}
+	var offline error
+	interval := l.cfg.IndexIntervalBytes
+	for i, base := range bases {
+		seg := &segment{dir: dir, base: base, fs: s.fs, created: s.now()}
+		f, err := s.fs.OpenRW(seg.path(segmentSuffix))
+		if err != nil {
+			return fail(fmt.Errorf("open segment %d of %s: %w", base, name, err))
+		}
+		seg.file = f
+		seg.refs.Store(1)
+		seg.maxTS.Store(-1)
+		seg.maxTSOffset.Store(-1)
+		seg.next.Store(base)
+		segs = append(segs, seg)
+		if offline != nil {
+			continue
+		}
+		if i > 0 && segs[i-1].next.Load() != base {
+			err := &CorruptionError{Segment: seg.path(segmentSuffix), Offset: 0,
+				Err: fmt.Errorf("segment starts at offset %d, previous segment ends at %d", base, segs[i-1].next.Load())}
+			if cp == nil || base > cp.point.base {
+				// Past the recovery point: a tear in the previous segment;
+				// this segment and later ones were never acknowledged.
+				s.logger.Warn("removing segments after a torn segment", "log", name, "from", base)
+				for _, later := range segs[i:] {
+					later.release()
+				}
+				segs = segs[:i]
+				for _, b := range bases[i:] {
+					for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
+						_ = s.fs.Remove(path.Join(dir, segmentName(b, suffix)))
+					}
+				}
+				l.dirDirty = true
+				break
+			}
+			offline = err
+			continue
+		}
+		size, err := f.Size()
+		if err != nil {
+			return fail(fmt.Errorf("open segment %d of %s: %w", base, name, err))
+		}
+		var cut int64
+		switch {
+		case cp != nil && base < cp.point.base:
+			err = seg.openTrusted(size, interval)
+		case cp != nil && base == cp.point.base:
+			if size < cp.point.pos {
+				err = &CorruptionError{Segment: seg.path(segmentSuffix), Offset: size,
+					Err: fmt.Errorf("segment is %d bytes, %d were durable", size, cp.point.pos)}
+				break
+			}
+			if err = seg.openTrusted(cp.point.pos, interval); err == nil {
+				if seg.next.Load() != cp.point.next && cp.point.pos > 0 {
+					err = &CorruptionError{Segment: seg.path(segmentSuffix), Offset: cp.point.pos,
+						Err: fmt.Errorf("batches end at offset %d, checkpoint says %d", seg.next.Load(), cp.point.next)}
+					break
+				}
+				cut, err = seg.recover(cp.point.pos, cp.point.next, interval, true)
+			}
+		default:
+			cut, err = seg.recover(0, base, interval, true)
+		}
+		if err != nil {
+			var ce *CorruptionError
+			if errors.As(err, &ce) {
+				offline = err
+				continue
+			}
+			return fail(fmt.Errorf("recover %s: %w", name, err))
+		}
+		if cut > 0 {
+			s.recoveredTruncatedBytes.Add(cut)
+			s.logger.Warn("recovery cut a torn or corrupt log tail",
+				"log", name, "segment", base, "position", seg.written.Load(), "bytes", cut)
+		}
+	}
+	if len(segs) == 0 {
+		seg, err := createSegment(s.fs, dir, int64(start), s.now())
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, seg)
+		l.dirDirty = true
+	}
+	last := segs[len(segs)-1]
+	l.active = last
+	l.publishSegmentsLocked(segs)
+	l.nextOffset.Store(last.next.Load())
+	l.hw.Store(last.next.Load())
+	l.logStart.Store(max(int64(start), segs[0].base))
+	if offline != nil {
+		l.fail(offline)
+	}
+	return l, nil
+}
+
+// openTrusted opens a segment whose first limit bytes are known durable and
+// valid: it loads the index files (rebuilding them by a header scan if they
+// are damaged), then walks the last batch headers to find where the batches
+// end, which must be exactly at limit.
+func (seg *segment) openTrusted(limit int64, interval int32) error {
+	size, err := seg.file.Size()
+	if err != nil {
+		return err
+	}
+	from := int64(0)
+	loaded, loadedOffsets, loadedTimes := seg.loadIndexes(size, limit)
+	if loaded {
+		if e := seg.offsets.entries(); len(e) > 0 {
+			from = int64(e[len(e)-1].pos)
+			seg.offsets.n.Store(int32(len(e) - 1)) // re-added by the scan
+			seg.bytesSinceIndex = int64(interval)
+		}
+	}
+	var hr headerReader
+	pos := from
+	next := seg.base
+	if from > 0 {
+		h, err := hr.at(seg.file, from, limit)
+		if err != nil {
+			return &CorruptionError{Segment: seg.path(segmentSuffix), Offset: from, Err: err}
+		}
+		next = h.BaseOffset
+	}
+	for pos < limit {
+		h, err := hr.at(seg.file, pos, limit)
+		if err == nil && h.BaseOffset != next {
+			err = fmt.Errorf("%w: batch base offset %d, expected %d", ErrInvalidBatch, h.BaseOffset, next)
+		}
+		if err != nil {
+			return &CorruptionError{Segment: seg.path(segmentSuffix), Offset: pos, Err: err}
+		}
+		seg.indexBatchLocked(&h, pos, h.TotalSize(), interval)
+		pos += h.TotalSize()
+		next = h.LastOffset() + 1
+	}
+	// Time entries past the trusted bytes describe batches that recovery
+	// will revalidate or cut.
+	seg.times.truncateOffsets(uint32(next - seg.base))
+	if last, ok := seg.times.last(); ok && last.ts > seg.maxTS.Load() {
+		seg.maxTS.Store(last.ts)
+		seg.maxTSOffset.Store(seg.base + int64(last.rel))
+	}
+	if loaded && int(seg.offsets.n.Load()) == loadedOffsets && int(seg.times.n.Load()) == loadedTimes {
+		// The files on disk say exactly what memory holds.
+		seg.persistedOffset, seg.persistedTime = loadedOffsets, loadedTimes
+	}
+	seg.written.Store(limit)
+	seg.next.Store(next)
+	return nil
+}
+
+// replayJournal applies the journal to the recovered logs and returns the
+// sequence of the last journal file. The journal ends at the first short or
+// corrupt entry; later bytes and files were never acknowledged and are
+// removed.
+func (s *Store) replayJournal() (uint64, error) {
+	jdir := path.Join(s.dir, journalDir)
+	names, err := s.fs.ReadDir(jdir)
+	if err != nil {
+		return 0, fmt.Errorf("list journal: %w", err)
+	}
+	var lastSeq uint64
+	ended := false
+	for _, n := range names {
+		seq, ok := parseJournalName(n)
+		if !ok {
+			continue
+		}
+		lastSeq = max(lastSeq, seq)
+		file := path.Join(jdir, n)
+		if ended {
+			if err := s.fs.Remove(file); err != nil {
+				return 0, fmt.Errorf("remove journal file: %w", err)
+			}
+			continue
+		}
+		b, ok := readWhole(s.fs, file)
+		if !ok {
+			return 0, fmt.Errorf("%w: cannot read journal file %s", ErrStorage, n)
+		}
+		pos, err := s.replayJournalFile(b)
+		if err != nil {
+			return 0, err
+		}
+		if pos < len(b) {
+			ended = true
+			s.journalTornBytes.Add(int64(len(b) - pos))
+			s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", len(b)-pos)
+		}
+	}
+	return lastSeq, nil
+}
+
+// replayJournalFile replays the valid prefix of one journal file and returns
+// its length.
+func (s *Store) replayJournalFile(b []byte) (int, error) {
+	pos := 0
+	for len(b)-pos >= 8 {
+		length := int(binary.BigEndian.Uint32(b[pos:]))
+		if length < journalEntryHeader-4 || length > len(b)-pos-4 {
+			break
+		}
+		entry := b[pos+4 : pos+4+length]
+		if crc32c(entry[4:]) != binary.BigEndian.Uint32(entry) {
+			break
+		}
+		inc := binary.BigEndian.Uint64(entry[4:])
+		nameLen := int(binary.BigEndian.Uint16(entry[12:]))
+		if 14+nameLen > len(entry) {
+			break
+		}
+		name := string(entry[14 : 14+nameLen])
+		records := entry[14+nameLen:]
+		if l, ok := s.logs[name]; ok && l.incarnation == inc && l.Err() == nil {
+			if err := l.replay(records); err != nil {
+				l.fail(err)
+			}
+		}
+		pos += 4 + length
+	}
+	return pos, nil
+}
+
+// replay applies one journal entry: skipped if the segments already hold it,
+// appended if it continues the log, and a corruption if it leaves a gap
+// (acknowledged data missing from the segments).
+func (l *Log) replay(records []byte) error {
+	if _, _, err := ValidateRecordSet(records, 0); err != nil {
+		return fmt.Errorf("%w: journal entry for %s: %v", ErrOffline, l.name, err)
+	}
+	h, _ := ParseHeader(records)
+	next := l.nextOffset.Load()
+	switch {
+	case h.BaseOffset < next:
+		return nil
+	case h.BaseOffset > next:
+		return fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
+			ErrOffline, l.name, h.BaseOffset, next)
+	}
+	_, err := l.appendValidated(records, h.PartitionLeaderEpoch, true)
+	return err
+}
+
+var _ vfs.FS = vfs.FS(nil)

@@ -1,0 +1,569 @@
+package log
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+var errNotExist = fs.ErrNotExist
+
+// Store-level files. Part of the on-disk format.
+const (
+	checkpointFile    = "checkpoint"
+	deletedDirSuffix  = ".deleted"
+	checkpointMagic   = "SLCP"
+	checkpointVersion = 1
+)
+
+// Store owns one data directory: a directory per partition log, the shared
+// journal (<dir>/journal) and the checkpoint file that records, per log,
+// the point up to which its segments are known durable and valid.
+//
+// Goroutines: the committer (group commit) and one maintenance goroutine
+// (journal checkpoints, interval-policy flushes, retention). Both stop in
+// Close.
+type Store struct {
+	fs     vfs.FS
+	dir    string
+	opts   StoreOptions
+	logger Logger
+
+	mu     sync.Mutex // guards logs and closed
+	logs   map[string]*Log
+	closed bool
+
+	commit *committer
+	fatal  atomic.Pointer[error]
+
+	ckptMu sync.Mutex // serialises checkpoints
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	// Counters.
+	recoveredTruncatedBytes atomic.Int64
+	journalTornBytes        atomic.Int64
+	checkpoints             atomic.Int64
+}
+
+// Stats are counters a Store keeps for metrics and tests.
+type Stats struct {
+	// RecoveryTruncatedBytes: bytes of torn or corrupt segment tails cut at
+	// open.
+	RecoveryTruncatedBytes int64
+	// JournalTornBytes: bytes of torn journal tail discarded at open.
+	JournalTornBytes int64
+	Checkpoints      int64
+	// Durable is the last durable ticket.
+	Durable uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		RecoveryTruncatedBytes: s.recoveredTruncatedBytes.Load(),
+		JournalTornBytes:       s.journalTornBytes.Load(),
+		Checkpoints:            s.checkpoints.Load(),
+		Durable:                s.commit.durable.Load(),
+	}
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Warn(string, ...any) {}
+func (nopLogger) Info(string, ...any) {}
+
+func (o StoreOptions) withDefaults() StoreOptions {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = nopLogger{}
+	}
+	if o.JournalCheckpointBytes <= 0 {
+		o.JournalCheckpointBytes = 64 << 20
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = time.Minute
+	}
+	if o.RetentionCheckInterval == 0 {
+		o.RetentionCheckInterval = 5 * time.Minute
+	}
+	return o
+}
+
+func (s *Store) now() time.Time { return s.opts.Clock() }
+
+func (s *Store) fatalErr() error {
+	if p := s.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setFatal records a failed fsync. The store then refuses every append and
+// fails every waiting ticket: after a failed fsync the kernel may have
+// dropped the dirty pages, so retrying could report success for lost data.
+func (s *Store) setFatal(err error) {
+	err = fmt.Errorf("%w: %v", ErrStorage, err)
+	if s.fatal.CompareAndSwap(nil, &err) {
+		s.logger.Warn("log store failed; appends refused until restart", "err", err)
+	}
+}
+
+// OpenStore opens the store in dir, creating it if needed, and recovers it:
+// each partition log's tail after its checkpointed recovery point is
+// validated batch by batch (a torn tail is cut and reported), then the
+// journal is replayed into the logs, and a fresh checkpoint is written.
+func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
+	opts = opts.withDefaults()
+	s := &Store{
+		fs: fsys, dir: dir, opts: opts, logger: opts.Logger,
+		logs: make(map[string]*Log),
+		stop: make(chan struct{}),
+	}
+	s.commit = &committer{
+		store: s, perFile: opts.PerFileSync,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		rotated: make(chan uint64, 1),
+	}
+	if err := fsys.MkdirAll(path.Join(dir, journalDir)); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	points, err := s.readCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	for _, name := range names {
+		if name == journalDir {
+			continue
+		}
+		_, isDir, err := fsys.Stat(path.Join(dir, name))
+		if err != nil || !isDir {
+			continue
+		}
+		if strings.HasSuffix(name, deletedDirSuffix) {
+			if err := fsys.RemoveAll(path.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("remove deleted log %s: %w", name, err)
+			}
+			continue
+		}
+		var cp *checkpointEntry
+		if e, ok := points[name]; ok {
+			cp = &e
+		}
+		l, err := s.openLog(name, cp)
+		if err != nil {
+			s.closeLogs()
+			return nil, err
+		}
+		s.logs[name] = l
+	}
+	lastSeq, err := s.replayJournal()
+	if err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	if err := s.checkpoint(lastSeq); err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	seq := lastSeq + 1
+	f, err := fsys.Create(path.Join(dir, journalDir, journalName(seq)))
+	if err == nil {
+		err = fsys.SyncDir(path.Join(dir, journalDir))
+	}
+	if err != nil {
+		s.closeLogs()
+		return nil, fmt.Errorf("create journal: %w", err)
+	}
+	s.commit.file, s.commit.fileSeq = f, seq
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.commit.run() }()
+	go func() { defer s.wg.Done(); s.maintain() }()
+	return s, nil
+}
+
+// Open returns the partition log called name, creating it if it does not
+// exist, with cfg as its configuration.
+func (s *Store) Open(name string, cfg Config) (*Log, error) {
+	if err := validLogName(name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if l, ok := s.logs[name]; ok {
+		l.SetConfig(cfg)
+		return l, nil
+	}
+	l, err := s.createLog(name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.logs[name] = l
+	return l, nil
+}
+
+// Lookup returns an open log by name.
+func (s *Store) Lookup(name string) (*Log, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.logs[name]
+	return l, ok
+}
+
+func validLogName(name string) error {
+	if name == "" || name == "." || name == ".." || name == journalDir || strings.ContainsAny(name, "/\\\x00") ||
+		strings.HasSuffix(name, deletedDirSuffix) || len(name) > 1<<10 {
+		return fmt.Errorf("log: invalid log name %q", name)
+	}
+	return nil
+}
+
+func (s *Store) createLog(name string, cfg Config) (*Log, error) {
+	dir := path.Join(s.dir, name)
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	inc := binary.BigEndian.Uint64(b[:]) | 1
+	if err := s.fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("create log %s: %w", name, err)
+	}
+	if err := writeUint64File(s.fs, dir, metaFile, inc); err != nil {
+		return nil, fmt.Errorf("create log %s: %w", name, err)
+	}
+	seg, err := createSegment(s.fs, dir, 0, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fs.SyncDir(dir); err != nil {
+		seg.release()
+		return nil, fmt.Errorf("create log %s: %w", name, err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		seg.release()
+		return nil, fmt.Errorf("create log %s: %w", name, err)
+	}
+	l := &Log{store: s, name: name, dir: dir, incarnation: inc, active: seg}
+	l.publishSegmentsLocked([]*segment{seg})
+	l.SetConfig(cfg)
+	return l, nil
+}
+
+// Names lists the open partition logs, sorted.
+func (s *Store) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.logs))
+	for n := range s.logs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Store) snapshotLogs() []*Log {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logs := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		logs = append(logs, l)
+	}
+	return logs
+}
+
+// Delete closes and removes a partition log. Journal entries for it are
+// never replayed afterwards, even if a log of the same name is created: each
+// log carries a random incarnation that its journal entries must match.
+func (s *Store) Delete(name string) error {
+	s.mu.Lock()
+	l, ok := s.logs[name]
+	if ok {
+		delete(s.logs, name)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("log: delete %s: %w", name, errNotExist)
+	}
+	l.close()
+	gone := l.dir + deletedDirSuffix
+	if err := s.fs.Rename(l.dir, gone); err != nil {
+		return fmt.Errorf("log: delete %s: %w", name, err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("log: delete %s: %w", name, err)
+	}
+	if err := s.fs.RemoveAll(gone); err != nil {
+		return fmt.Errorf("log: delete %s: %w", name, err)
+	}
+	return nil
+}
+
+type chanNotifier chan error
+
+func (c chanNotifier) Durable(err error) { c <- err }
+
+// Sync makes everything appended so far durable, whatever each log's
+// policy, and waits for it.
+func (s *Store) Sync() error {
+	s.commit.mu.Lock()
+	t := Ticket(s.commit.appended)
+	s.commit.mu.Unlock()
+	done := make(chanNotifier, 1)
+	s.WhenDurable(t, done)
+	select {
+	case <-s.commit.wake:
+	default:
+	}
+	s.commit.wake <- struct{}{}
+	if err := <-done; err != nil {
+		return err
+	}
+	for _, l := range s.snapshotLogs() {
+		if err := l.syncFiles(false); err != nil {
+			return err
+		}
+		l.publishHW(l.nextOffset.Load())
+	}
+	return nil
+}
+
+// EnforceRetention applies every log's retention once.
+func (s *Store) EnforceRetention() error {
+	now := s.now()
+	var first error
+	for _, l := range s.snapshotLogs() {
+		if err := l.enforceRetention(now); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Checkpoint fsyncs every log's files and records the recovery points, so a
+// restart validates nothing older.
+func (s *Store) Checkpoint() error { return s.checkpoint(0) }
+
+// maintain runs journal checkpoints, interval-policy flushes and retention.
+func (s *Store) maintain() {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lastCheckpoint, lastRetention := s.now(), s.now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case seq := <-s.commit.rotated:
+			if err := s.checkpoint(seq); err != nil {
+				s.logger.Warn("journal checkpoint failed", "err", err)
+			}
+			lastCheckpoint = s.now()
+		case <-tick.C:
+			now := s.now()
+			for _, l := range s.snapshotLogs() {
+				cfg := l.Config()
+				if cfg.Durability.Kind == DurabilityInterval && now.Sub(l.lastSyncTime()) >= cfg.Durability.Interval {
+					if err := l.syncFiles(false); err != nil {
+						s.logger.Warn("interval flush failed", "log", l.name, "err", err)
+					}
+				}
+			}
+			if now.Sub(lastCheckpoint) >= s.opts.CheckpointInterval {
+				if err := s.checkpoint(0); err != nil {
+					s.logger.Warn("checkpoint failed", "err", err)
+				}
+				lastCheckpoint = now
+			}
+			if s.opts.RetentionCheckInterval > 0 && now.Sub(lastRetention) >= s.opts.RetentionCheckInterval {
+				if err := s.EnforceRetention(); err != nil {
+					s.logger.Warn("retention failed", "err", err)
+				}
+				lastRetention = now
+			}
+		}
+	}
+}
+
+func (l *Log) lastSyncTime() time.Time {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.lastSync
+}
+
+// Close makes everything durable, writes a final checkpoint (so the next
+// open validates nothing) and closes every log and the journal.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.commit.close()
+	s.wg.Wait()
+	err := s.checkpoint(s.commit.fileSeq)
+	s.closeLogs()
+	return err
+}
+
+func (s *Store) closeLogs() {
+	for _, l := range s.snapshotLogs() {
+		l.close()
+	}
+}
+
+// checkpointEntry is one log's line in the checkpoint file.
+type checkpointEntry struct {
+	incarnation uint64
+	point       recoveryPoint
+}
+
+// checkpoint fsyncs all logs (segments and indexes), writes the checkpoint
+// file, then deletes journal files up to journalSeq (0: none), whose entries
+// the fsynced segments now hold.
+//
+// Checkpoint file format (part of the on-disk format), replaced atomically:
+//
+//	"SLCP" version:uint32 count:uint32
+//	count × { nameLength:uint16 name incarnation:uint64
+//	          segmentBase:int64 position:int64 nextOffset:int64 }
+//	crc:uint32 (CRC-32C of everything before it)
+func (s *Store) checkpoint(journalSeq uint64) error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	if err := s.fatalErr(); err != nil {
+		return err
+	}
+	logs := s.snapshotLogs()
+	sort.Slice(logs, func(i, j int) bool { return logs[i].name < logs[j].name })
+	b := append([]byte(checkpointMagic), 0, 0, 0, checkpointVersion)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	count := 0
+	for _, l := range logs {
+		if l.Err() != nil {
+			continue // offline logs keep no recovery point: they rescan
+		}
+		if err := l.syncFiles(true); err != nil {
+			return err
+		}
+		l.syncMu.Lock()
+		rp := l.recovery
+		l.syncMu.Unlock()
+		b = binary.BigEndian.AppendUint16(b, uint16(len(l.name)))
+		b = append(b, l.name...)
+		b = binary.BigEndian.AppendUint64(b, l.incarnation)
+		b = binary.BigEndian.AppendUint64(b, uint64(rp.base))
+		b = binary.BigEndian.AppendUint64(b, uint64(rp.pos))
+		b = binary.BigEndian.AppendUint64(b, uint64(rp.next))
+		count++
+	}
+	binary.BigEndian.PutUint32(b[8:], uint32(count))
+	b = binary.BigEndian.AppendUint32(b, crc32c(b))
+	if err := writeFileAtomic(s.fs, s.dir, checkpointFile, b); err != nil {
+		s.setFatal(fmt.Errorf("write checkpoint: %w", err))
+		return s.fatalErr()
+	}
+	s.checkpoints.Add(1)
+	if journalSeq == 0 {
+		return nil
+	}
+	jdir := path.Join(s.dir, journalDir)
+	names, err := s.fs.ReadDir(jdir)
+	if err != nil {
+		return fmt.Errorf("list journal: %w", err)
+	}
+	removed := false
+	for _, n := range names {
+		if seq, ok := parseJournalName(n); ok && seq <= journalSeq {
+			if err := s.fs.Remove(path.Join(jdir, n)); err != nil {
+				return fmt.Errorf("remove journal file: %w", err)
+			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := s.fs.SyncDir(jdir); err != nil {
+			return fmt.Errorf("fsync journal directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func parseJournalName(n string) (uint64, bool) {
+	v, ok := strings.CutSuffix(n, journalSuffix)
+	if !ok || len(v) != 20 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	return seq, err == nil
+}
+
+func (s *Store) readCheckpoint() (map[string]checkpointEntry, error) {
+	points := make(map[string]checkpointEntry)
+	b, ok := readWhole(s.fs, path.Join(s.dir, checkpointFile))
+	if !ok {
+		return points, nil
+	}
+	bad := func(why string) (map[string]checkpointEntry, error) {
+		// The checkpoint is written atomically, so damage means the disk
+		// lied. Every log is then recovered by a full scan, which is slow
+		// but loses nothing.
+		s.logger.Warn("checkpoint file unusable; scanning every log", "why", why)
+		return map[string]checkpointEntry{}, nil
+	}
+	if len(b) < 16 || string(b[:4]) != checkpointMagic || crc32c(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return bad("bad header or crc")
+	}
+	if v := binary.BigEndian.Uint32(b[4:]); v != checkpointVersion {
+		return nil, fmt.Errorf("%w: checkpoint version %d not supported", ErrStorage, v)
+	}
+	n := int(binary.BigEndian.Uint32(b[8:]))
+	p := 12
+	for range n {
+		if p+2 > len(b)-4 {
+			return bad("truncated")
+		}
+		nl := int(binary.BigEndian.Uint16(b[p:]))
+		p += 2
+		if p+nl+32 > len(b)-4 {
+			return bad("truncated")
+		}
+		name := string(b[p : p+nl])
+		p += nl
+		points[name] = checkpointEntry{
+			incarnation: binary.BigEndian.Uint64(b[p:]),
+			point: recoveryPoint{
+				base: int64(binary.BigEndian.Uint64(b[p+8:])),
+				pos:  int64(binary.BigEndian.Uint64(b[p+16:])),
+				next: int64(binary.BigEndian.Uint64(b[p+24:])),
+			},
+		}
+		p += 32
+	}
+	return points, nil
+}
+
+// errSkip marks journal entries for logs that no longer exist.
+var errSkip = errors.New("skip")
