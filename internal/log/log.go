@@ -104,6 +104,10 @@ func (l *Log) segments() []*segment { return *l.segs.Load() }
 
 func (l *Log) publishSegmentsLocked(s []*segment) { l.segs.Store(&s) }
 
+// Dir is the log's directory; other components may keep small files of
+// their own there (the broker's producer-state snapshots).
+func (l *Log) Dir() string { return l.dir }
+
 // Name is the log's directory name.
 func (l *Log) Name() string { return l.name }
 

@@ -270,6 +270,12 @@ func (s *Store) createLog(name string, cfg Config) (*Log, error) {
 	return l, nil
 }
 
+// FS is the file system the store writes through.
+func (s *Store) FS() vfs.FS { return s.fs }
+
+// Dir is the store's data directory.
+func (s *Store) Dir() string { return s.dir }
+
 // Names lists the open partition logs, sorted.
 func (s *Store) Names() []string {
 	s.mu.Lock()
@@ -332,10 +338,9 @@ func (s *Store) Sync() error {
 	done := make(chanNotifier, 1)
 	s.WhenDurable(t, done)
 	select {
-	case <-s.commit.wake:
-	default:
+	case s.commit.wake <- struct{}{}:
+	default: // a cycle is already due
 	}
-	s.commit.wake <- struct{}{}
 	if err := <-done; err != nil {
 		return err
 	}
@@ -567,3 +572,21 @@ func (s *Store) readCheckpoint() (map[string]checkpointEntry, error) {
 
 // errSkip marks journal entries for logs that no longer exist.
 var errSkip = errors.New("skip")
+
+// Abandon stops the store's goroutines and closes its files without writing
+// anything more: what a crash leaves behind. For crash tests, after the
+// file system under the store has simulated power loss.
+func (s *Store) Abandon() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.setFatal(errors.New("store abandoned"))
+	close(s.stop)
+	s.commit.close()
+	s.wg.Wait()
+	s.closeLogs()
+}
