@@ -125,6 +125,9 @@ type ReadResult struct {
 	HighWatermark  int64
 	LogStartOffset int64
 	segments       []*segment // referenced segments, released by Release
+	// hr is scratch space for batch headers: passing it to ReadAt through
+	// the vfs interface makes it escape, so it lives in the reused result.
+	hr headerReader
 }
 
 // BatchHeader is the fixed 61-byte header of a Kafka record batch v2.

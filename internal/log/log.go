@@ -345,7 +345,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 	if offset < start || offset > hw {
 		return ErrOffsetOutOfRange
 	}
-	var hr headerReader
+	hr := &res.hr
 	segs := l.segments()
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
 	if i < 0 {
@@ -362,7 +362,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 			continue
 		}
 		limit := seg.written.Load()
-		pos, h, found, err := seg.findPosition(&hr, offset, limit)
+		pos, h, found, err := seg.findPosition(hr, offset, limit)
 		if err != nil {
 			seg.release()
 			res.Release()
