@@ -21,9 +21,14 @@ import (
 //	..  records      the record set exactly as written to the segment
 //	                 (offsets and leader epoch already assigned)
 //
-// The journal ends at the first entry that is short or fails its CRC: the
-// entries after it (in that file and any later file) were never
-// acknowledged, because an fsync acknowledges a prefix of the journal.
+// A file that is not the last one ends with a seal: an entry with
+// incarnation 0 and an empty name, written when the next file takes over
+// and fsynced before any entry of the next file is acknowledged.
+//
+// The journal ends at the first entry that is short or fails its CRC, or at
+// the end of a file that has no seal: the entries after that point (in that
+// file and any later file) were never acknowledged, because an fsync
+// acknowledges a prefix of the journal.
 const (
 	journalDir         = "journal"
 	journalSuffix      = ".wal"
@@ -107,6 +112,9 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 			// and recovery stops at the damage if we crash first.
 			_ = c.file.Truncate(c.filePos)
 			return 0, fmt.Errorf("journal write: %w", err)
+		}
+		if traceHook != nil {
+			trace("journal add %s file %d pos %d len %d next %d", l.name, c.fileSeq, c.filePos, n, next)
 		}
 		c.filePos += int64(n)
 		c.appended += uint64(n)
@@ -204,13 +212,22 @@ func (c *committer) runCycle() {
 	file := c.file
 	var rotatedSeq uint64
 	if next != nil {
-		rotatedSeq = c.fileSeq
-		c.file, c.fileSeq, c.filePos = next, nextSeq, 0
+		if err := c.sealLocked(); err != nil {
+			c.store.logger.Warn("journal rotation postponed", "err", err)
+			next.Close()
+			next = nil
+		} else {
+			rotatedSeq = c.fileSeq
+			c.file, c.fileSeq, c.filePos = next, nextSeq, 0
+		}
 	}
 	c.mu.Unlock()
 
 	var err error
-	if target > c.durable.Load() {
+	// A rotation must fsync the old file even with nothing new in it: its
+	// seal must be durable before anything in the next file is
+	// acknowledged.
+	if target > c.durable.Load() || rotatedSeq != 0 {
 		if c.perFile {
 			for _, l := range logs {
 				if err = l.syncFiles(false); err != nil {
@@ -220,6 +237,9 @@ func (c *committer) runCycle() {
 		} else if e := file.Sync(); e != nil {
 			err = fmt.Errorf("fsync journal: %w", e)
 		}
+	}
+	if traceHook != nil {
+		trace("cycle target %d rotated %d err %v", target, rotatedSeq, err)
 	}
 	if err != nil {
 		c.store.setFatal(err)
@@ -240,6 +260,19 @@ func (c *committer) runCycle() {
 	}
 	c.spareLogs, c.hws = logs[:0], hws[:0]
 	c.notify(target, err)
+}
+
+// sealLocked appends the seal entry to the current journal file.
+func (c *committer) sealLocked() error {
+	var b [journalEntryHeader]byte
+	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
+	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+	if _, err := c.file.WriteAt(b[:], c.filePos); err != nil {
+		_ = c.file.Truncate(c.filePos)
+		return fmt.Errorf("seal journal file: %w", err)
+	}
+	c.filePos += journalEntryHeader
+	return nil
 }
 
 // notify completes the waiters whose tickets are durable (or all of them,

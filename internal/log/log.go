@@ -650,6 +650,9 @@ func (l *Log) syncFiles(indexes bool) error {
 		}
 	}
 	rp := recoveryPoint{base: l.active.base, pos: l.active.written.Load(), next: l.nextOffset.Load()}
+	if traceHook != nil {
+		trace("syncFiles %s rp %+v segs %d", l.name, rp, len(dirty))
+	}
 	dirDirty := l.dirDirty
 	l.dirDirty = false
 	l.mu.Unlock()

@@ -50,6 +50,11 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 	if cp != nil && cp.incarnation != inc {
 		cp = nil
 	}
+	if cp != nil {
+		if traceHook != nil {
+			trace("open %s rp %+v", name, cp.point)
+		}
+	}
 
 	names, err := s.fs.ReadDir(dir)
 	if err != nil {
@@ -253,22 +258,29 @@ func (s *Store) replayJournal() (uint64, error) {
 		if !ok {
 			return 0, fmt.Errorf("%w: cannot read journal file %s", ErrStorage, n)
 		}
-		pos, err := s.replayJournalFile(b)
+		if traceHook != nil {
+			trace("replay file %s size %d", n, len(b))
+		}
+		pos, sealed, err := s.replayJournalFile(b)
 		if err != nil {
 			return 0, err
 		}
-		if pos < len(b) {
+		if !sealed {
+			// Only the newest file may lack a seal; if a later file
+			// exists, it holds nothing that was acknowledged.
 			ended = true
-			s.journalTornBytes.Add(int64(len(b) - pos))
-			s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", len(b)-pos)
+			if pos < len(b) {
+				s.journalTornBytes.Add(int64(len(b) - pos))
+				s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", len(b)-pos)
+			}
 		}
 	}
 	return lastSeq, nil
 }
 
 // replayJournalFile replays the valid prefix of one journal file and returns
-// its length.
-func (s *Store) replayJournalFile(b []byte) (int, error) {
+// its length and whether it ends in a seal.
+func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 	pos := 0
 	for len(b)-pos >= 8 {
 		length := int(binary.BigEndian.Uint32(b[pos:]))
@@ -284,8 +296,14 @@ func (s *Store) replayJournalFile(b []byte) (int, error) {
 		if 14+nameLen > len(entry) {
 			break
 		}
+		if inc == 0 && nameLen == 0 {
+			return pos + 4 + length, true, nil // the seal
+		}
 		name := string(entry[14 : 14+nameLen])
 		records := entry[14+nameLen:]
+		if traceHook != nil {
+			trace("replay entry %s len %d", name, length)
+		}
 		if l, ok := s.logs[name]; ok && l.incarnation == inc && l.Err() == nil {
 			if err := l.replay(records); err != nil {
 				l.fail(err)
@@ -293,7 +311,7 @@ func (s *Store) replayJournalFile(b []byte) (int, error) {
 		}
 		pos += 4 + length
 	}
-	return pos, nil
+	return pos, false, nil
 }
 
 // replay applies one journal entry: skipped if the segments already hold it,

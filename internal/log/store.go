@@ -142,6 +142,13 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 	if err := fsys.MkdirAll(path.Join(dir, journalDir)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	// Make the directories themselves durable before anything in them is
+	// acknowledged.
+	for _, d := range []string{path.Dir(dir), dir} {
+		if err := fsys.SyncDir(d); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
+	}
 	points, err := s.readCheckpoint()
 	if err != nil {
 		return nil, err
@@ -486,6 +493,9 @@ func (s *Store) checkpoint(journalSeq uint64) error {
 	}
 	binary.BigEndian.PutUint32(b[8:], uint32(count))
 	b = binary.BigEndian.AppendUint32(b, crc32c(b))
+	if traceHook != nil {
+		trace("checkpoint write seq %d", journalSeq)
+	}
 	if err := writeFileAtomic(s.fs, s.dir, checkpointFile, b); err != nil {
 		s.setFatal(fmt.Errorf("write checkpoint: %w", err))
 		return s.fatalErr()
@@ -502,6 +512,9 @@ func (s *Store) checkpoint(journalSeq uint64) error {
 	removed := false
 	for _, n := range names {
 		if seq, ok := parseJournalName(n); ok && seq <= journalSeq {
+			if traceHook != nil {
+				trace("checkpoint delete %s", n)
+			}
 			if err := s.fs.Remove(path.Join(jdir, n)); err != nil {
 				return fmt.Errorf("remove journal file: %w", err)
 			}
@@ -589,4 +602,14 @@ func (s *Store) Abandon() {
 	s.commit.close()
 	s.wg.Wait()
 	s.closeLogs()
+}
+
+// traceHook, when set by a test, receives a line for each journal and
+// checkpoint event. Nil in production.
+var traceHook func(format string, args ...any)
+
+func trace(format string, args ...any) {
+	if traceHook != nil {
+		traceHook(format, args...)
+	}
 }

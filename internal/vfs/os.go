@@ -1,0 +1,121 @@
+package vfs
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// OS is the operating system's file system. Paths are used as given.
+type OS struct{}
+
+var _ FS = OS{}
+
+type osFile struct {
+	f *os.File
+}
+
+var (
+	_ File = (*osFile)(nil)
+	_ Fder = (*osFile)(nil)
+)
+
+func (f *osFile) ReadAt(p []byte, off int64) (int, error)  { return f.f.ReadAt(p, off) }
+func (f *osFile) WriteAt(p []byte, off int64) (int, error) { return f.f.WriteAt(p, off) }
+func (f *osFile) Close() error                             { return f.f.Close() }
+func (f *osFile) Name() string                             { return f.f.Name() }
+func (f *osFile) Truncate(size int64) error                { return f.f.Truncate(size) }
+func (f *osFile) Fd() uintptr                              { return f.f.Fd() }
+
+func (f *osFile) Size() (int64, error) {
+	st, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// Sync is fdatasync(2): file data and the metadata needed to read it back
+// (the size), not timestamps.
+func (f *osFile) Sync() error {
+	for {
+		err := unix.Fdatasync(int(f.f.Fd()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "fdatasync", Path: f.f.Name(), Err: err}
+		}
+		return nil
+	}
+}
+
+func openOS(name string, flag int) (File, error) {
+	f, err := os.OpenFile(name, flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{f: f}, nil
+}
+
+// Open opens an existing file read-only.
+func (OS) Open(name string) (File, error) { return openOS(name, os.O_RDONLY) }
+
+// OpenRW opens a file read-write, creating it if missing.
+func (OS) OpenRW(name string) (File, error) { return openOS(name, os.O_RDWR|os.O_CREATE) }
+
+// Create creates or truncates a file.
+func (OS) Create(name string) (File, error) {
+	return openOS(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+}
+
+// Remove removes a file or empty directory.
+func (OS) Remove(name string) error { return os.Remove(name) }
+
+// RemoveAll removes a tree.
+func (OS) RemoveAll(name string) error { return os.RemoveAll(name) }
+
+// Rename renames atomically.
+func (OS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+// MkdirAll creates a directory and its parents.
+func (OS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+
+// ReadDir lists a directory's names, sorted.
+func (OS) ReadDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Stat reports size and kind.
+func (OS) Stat(name string) (int64, bool, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return 0, false, err
+	}
+	return st.Size(), st.IsDir(), nil
+}
+
+// SyncDir fsyncs a directory so that entries created, renamed or removed in
+// it are durable.
+func (OS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
