@@ -243,6 +243,7 @@ func (c *committer) runCycle() {
 	}
 	if err != nil {
 		c.store.setFatal(err)
+		err = c.store.fatalErr()
 	} else {
 		c.durable.Store(target)
 		for i, l := range logs {

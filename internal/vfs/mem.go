@@ -51,6 +51,7 @@ type memDisk struct {
 	syncFault  func(name string) error
 	syncs      int64
 	written    int64
+	read       int64
 }
 
 type memNode struct {
@@ -141,6 +142,13 @@ func (m *Mem) Syncs() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.syncs
+}
+
+// BytesRead counts bytes read through ReadAt.
+func (m *Mem) BytesRead() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.read
 }
 
 // BytesWritten counts bytes written through WriteAt.
@@ -483,6 +491,7 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := copy(p, f.node.data[off:])
+	f.fs.read += int64(n)
 	if n < len(p) {
 		return n, io.EOF
 	}

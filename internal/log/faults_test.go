@@ -1,0 +1,207 @@
+package log
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+// TestDiskFull: ENOSPC on append (segment or journal) is returned, leaves the
+// log consistent, and appends succeed again once space returns.
+func TestDiskFull(t *testing.T) {
+	for _, policy := range []DurabilityKind{DurabilityFsync, DurabilityNone} {
+		t.Run(fmt.Sprint("policy=", policy), func(t *testing.T) {
+			fs := vfs.NewMem()
+			s := openMem(t, fs, StoreOptions{})
+			l, _ := s.Open("t-0", Config{Durability: Durability{Kind: policy}})
+			var last Ticket
+			for i := 0; i < 5; i++ {
+				r, err := l.Append(makeBatch(2, 100, 1, byte(i)), 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last = r.Ticket
+			}
+			waitDurable(t, s, last)
+			before := readAll(t, l, 0)
+			fs.SetCapacity(fs.Used() + 300)
+			failures := 0
+			for i := 0; i < 10; i++ {
+				if _, err := l.Append(makeBatch(2, 100, 1, 9), 0); err != nil {
+					if !errors.Is(err, syscall.ENOSPC) {
+						t.Fatalf("append on a full disk: %v, want ENOSPC", err)
+					}
+					failures++
+				}
+			}
+			if failures == 0 {
+				t.Fatal("no append failed on a full disk")
+			}
+			if l.Err() != nil {
+				t.Fatalf("log offline after ENOSPC: %v", l.Err())
+			}
+			fs.SetCapacity(0)
+			r, err := l.Append(makeBatch(1, 10, 1, 1), 0)
+			if err != nil {
+				t.Fatalf("append after space returned: %v", err)
+			}
+			waitDurable(t, s, r.Ticket)
+			after := readAll(t, l, 0)
+			if len(after) != len(before)+10-failures+1 {
+				t.Fatalf("%d batches, want %d", len(after), len(before)+10-failures+1)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openMem(t, fs, StoreOptions{})
+			defer s.Close()
+			l, _ = s.Lookup("t-0")
+			if got := readAll(t, l, 0); len(got) != len(after) {
+				t.Fatalf("after reopen %d batches, want %d", len(got), len(after))
+			}
+		})
+	}
+}
+
+// TestFsyncFailureIsFatal: a failed journal fsync fails every waiting
+// append and every later one; nothing pretends to be durable.
+func TestFsyncFailureIsFatal(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{})
+	defer s.Close()
+	l, _ := s.Open("t-0", Config{})
+	fs.SetSyncFault(func(name string) error {
+		if strings.Contains(name, journalDir) {
+			return fmt.Errorf("%w: EIO", vfs.ErrInjected)
+		}
+		return nil
+	})
+	r, err := l.Append(makeBatch(1, 10, 1, 1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chanNotifier, 1)
+	s.WhenDurable(r.Ticket, ch)
+	if err := <-ch; !errors.Is(err, ErrStorage) {
+		t.Fatalf("waiter got %v, want ErrStorage", err)
+	}
+	fs.SetSyncFault(nil)
+	if _, err := l.Append(makeBatch(1, 10, 1, 1), 0); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append after failed fsync: %v, want ErrStorage", err)
+	}
+	if l.HighWatermark() != 0 {
+		t.Fatalf("high watermark %d moved past a failed fsync", l.HighWatermark())
+	}
+}
+
+// TestSealedSegmentCorruption: damage inside a sealed segment takes the
+// partition offline with a CorruptionError and cuts nothing.
+func TestSealedSegmentCorruption(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{})
+	l, _ := s.Open("t-0", Config{SegmentBytes: 2000})
+	var last Ticket
+	for i := 0; i < 20; i++ {
+		r, _ := l.Append(makeBatch(1, 500, 1, byte(i)), 0)
+		last = r.Ticket
+	}
+	waitDurable(t, s, last)
+	first := l.segments()[0]
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	size, _, _ := fs.Stat(first.path(segmentSuffix))
+	f, _ := fs.OpenRW(first.path(segmentSuffix))
+	// Break the last batch's length field in the first (sealed) segment.
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[:4], 1<<30)
+	var pos int64
+	var hr headerReader
+	for {
+		h, err := hr.at(f, pos, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pos+h.TotalSize() == size {
+			break
+		}
+		pos += h.TotalSize()
+	}
+	f.WriteAt(hdr[:4], pos+batchLengthOffset)
+	f.Sync()
+	f.Close()
+
+	s = openMem(t, fs, StoreOptions{})
+	defer s.Close()
+	l, _ = s.Lookup("t-0")
+	var ce *CorruptionError
+	if err := l.Err(); !errors.As(err, &ce) || !errors.Is(err, ErrOffline) {
+		t.Fatalf("log error %v, want an offline CorruptionError", err)
+	}
+	if !strings.Contains(ce.Error(), "00000000000000000000.log") {
+		t.Fatalf("error does not name the segment: %v", ce)
+	}
+	var res ReadResult
+	if err := l.Read(0, 100, &res); !errors.Is(err, ErrOffline) {
+		t.Fatalf("read from an offline log: %v", err)
+	}
+	if _, err := l.Append(makeBatch(1, 1, 1, 1), 0); !errors.Is(err, ErrOffline) {
+		t.Fatalf("append to an offline log: %v", err)
+	}
+	if got, _, _ := fs.Stat(first.path(segmentSuffix)); got != size {
+		t.Fatalf("corrupt sealed segment was cut from %d to %d bytes", size, got)
+	}
+}
+
+// TestOpenManyPartitionsReadsLittle: after a clean close, opening 1,000
+// partitions reads index files and headers, not segments.
+func TestOpenManyPartitionsReadsLittle(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{})
+	var total int64
+	var last Ticket
+	for i := 0; i < n; i++ {
+		l, err := s.Open(fmt.Sprintf("p-%d", i), Config{SegmentBytes: 8 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 10; j++ {
+			r, err := l.Append(makeBatch(4, 500, 1, byte(j)), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = r.Ticket
+		}
+		total += l.Size()
+	}
+	waitDurable(t, s, last)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := fs.BytesRead()
+	s = openMem(t, fs, StoreOptions{})
+	defer s.Close()
+	read := fs.BytesRead() - before
+	if len(s.Names()) != n {
+		t.Fatalf("%d logs reopened, want %d", len(s.Names()), n)
+	}
+	if read*20 > total {
+		t.Fatalf("opening %d partitions read %d of %d segment bytes (want < 5%%)", n, read, total)
+	}
+	t.Logf("opened %d partitions (%d MiB of segments) reading %d KiB", n, total>>20, read>>10)
+	l, _ := s.Lookup(fmt.Sprintf("p-%d", n-1))
+	if l.NextOffset() != 40 || len(readAll(t, l, 0)) != 10 {
+		t.Fatalf("reopened log next %d", l.NextOffset())
+	}
+	_ = path.Join
+}
