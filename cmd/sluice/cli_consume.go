@@ -1,0 +1,316 @@
+package main
+
+// `sluice consume TOPIC`: print records, through kgo.
+//
+// Where it starts:
+//   - default: the end of every partition (only new records);
+//   - --from-beginning: the start of every partition;
+//   - --offset N|earliest|latest|-N: that offset (-N: N records before the
+//     end) in --partition P, or in every partition without --partition;
+//   - --group G: the group's committed offsets (falling back to the end, or
+//     the start with --from-beginning); printed records are committed when
+//     the command exits (and periodically while it runs).
+//
+// Output is one --format rendering per record (see cli_format.go) or, with
+// --json, one JSON object per line (stable; fields are only ever added):
+//
+//	{"topic": string, "partition": int, "offset": int,
+//	 "timestamp": int (ms since the epoch), "key": string|null,
+//	 "value": string|null, "headers": [{"key": string, "value": string|null,
+//	 "value_encoding"?: "base64"}], "key_encoding"?: "base64",
+//	 "value_encoding"?: "base64"}
+//
+// key, value and header values are the raw bytes as a string when they are
+// valid UTF-8; otherwise standard base64 with the matching *_encoding field
+// set to "base64". null is a Kafka null.
+//
+// --count N exits after N records. SIGINT or SIGTERM exits cleanly (status 0)
+// after committing, for a group, what was printed.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerCLI("consume", "print records of a topic", runConsume)
+}
+
+const consumeSynopsis = "consume TOPIC [--from-beginning] [--offset N|earliest|latest|-N] [--partition N] [--group G] [--count N] [--format FMT | --json]"
+
+type consumeOptions struct {
+	global        globalFlags
+	topic         string
+	fromBeginning bool
+	offsetSet     bool
+	offset        kgo.Offset
+	partition     int32 // -1: all partitions
+	group         string
+	count         int64 // 0: unbounded
+	format        recordFormat
+	json          bool
+}
+
+// parseOffset reads --offset: an absolute offset, earliest, latest, or -N
+// for N records before the end.
+func parseOffset(s string) (kgo.Offset, error) {
+	switch s {
+	case "earliest", "beginning", "start":
+		return kgo.NewOffset().AtStart(), nil
+	case "latest", "end":
+		return kgo.NewOffset().AtEnd(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return kgo.Offset{}, usagef("--offset wants a number, earliest or latest, got %q", s)
+	}
+	if n < 0 {
+		return kgo.NewOffset().AtEnd().Relative(n), nil
+	}
+	return kgo.NewOffset().At(n), nil
+}
+
+// parseConsumeArgs turns the command line into options (table-tested).
+func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
+	var (
+		o         consumeOptions
+		offset    string
+		partition int
+		format    string
+	)
+	fs := newFlagSet(env, "consume", consumeSynopsis)
+	o.global.register(fs, env.getenv)
+	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the beginning of each partition (default: the end)")
+	fs.StringVar(&offset, "offset", "", "start at `N`, earliest, latest, or -N (N before the end)")
+	fs.IntVar(&partition, "partition", -1, "consume only this partition")
+	fs.StringVar(&o.group, "group", "", "consume as a member of consumer group `G`, committing printed records")
+	fs.Int64Var(&o.count, "count", 0, "exit after `N` records (0: never)")
+	fs.StringVar(&format, "format", defaultFormat, "kcat-style output format (%t %p %o %k %v %h %T %K %S, \\n \\t)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per record and line")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if o.topic, err = oneName("topic", pos); err != nil {
+		return nil, err
+	}
+	if partition < -1 || partition > 1<<31-1 {
+		return nil, usagef("--partition must be a partition number, got %d", partition)
+	}
+	o.partition = int32(partition)
+	if o.count < 0 {
+		return nil, usagef("--count must not be negative, got %d", o.count)
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if explicit["format"] && o.json {
+		return nil, usagef("--format and --json are exclusive")
+	}
+	if o.format, err = parseFormat(format); err != nil {
+		return nil, &usageError{msg: err.Error()}
+	}
+	if explicit["offset"] {
+		if o.offset, err = parseOffset(offset); err != nil {
+			return nil, err
+		}
+		o.offsetSet = true
+		if o.fromBeginning {
+			return nil, usagef("--offset and --from-beginning are exclusive")
+		}
+	}
+	if o.group != "" && (o.offsetSet || o.partition >= 0) {
+		return nil, usagef("--group cannot be combined with --offset or --partition (use 'sluice group seek' to move a group)")
+	}
+	return &o, nil
+}
+
+// clientOptions are the kgo options that decide where consuming starts.
+func (o *consumeOptions) clientOptions() []kgo.Opt {
+	start := kgo.NewOffset().AtEnd()
+	switch {
+	case o.offsetSet:
+		start = o.offset
+	case o.fromBeginning:
+		start = kgo.NewOffset().AtStart()
+	}
+	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+	switch {
+	case o.group != "":
+		opts = append(opts,
+			kgo.ConsumeTopics(o.topic),
+			kgo.ConsumerGroup(o.group),
+			kgo.ConsumeStartOffset(start),
+			kgo.AutoCommitMarks(),
+		)
+	case o.partition >= 0:
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+			o.topic: {o.partition: start},
+		}))
+	default:
+		opts = append(opts, kgo.ConsumeTopics(o.topic), kgo.ConsumeStartOffset(start))
+	}
+	return opts
+}
+
+func runConsume(env *cliIO, args []string) int {
+	return finish(env, "consume", consume(env, args))
+}
+
+func consume(env *cliIO, args []string) error {
+	o, err := parseConsumeArgs(env, args)
+	if err != nil {
+		return err
+	}
+	cl, err := o.global.connect(env, o.clientOptions()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close() // for a group: leaves it
+	if err := checkTopic(env, o, cl); err != nil {
+		return err
+	}
+
+	out := bufio.NewWriterSize(env.stdout, 64<<10)
+	var (
+		buf     []byte
+		printed int64
+		runErr  error
+	)
+poll:
+	for o.count == 0 || printed < o.count {
+		fetches := cl.PollFetches(env.ctx)
+		if env.ctx.Err() != nil {
+			break
+		}
+		for _, fe := range fetches.Errors() {
+			// Fatal conditions for a CLI: the topic or partition is gone, or
+			// the client is closed. Transient errors are retried by kgo.
+			if isFatalFetchErr(fe.Err) {
+				runErr = fmt.Errorf("consume %s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
+				break poll
+			}
+			fmt.Fprintf(env.stderr, "sluice consume: %s[%d]: %v\n", fe.Topic, fe.Partition, fe.Err)
+		}
+		iter := fetches.RecordIter()
+		for !iter.Done() && (o.count == 0 || printed < o.count) {
+			r := iter.Next()
+			buf = buf[:0]
+			if o.json {
+				buf = appendRecordJSON(buf, r)
+			} else {
+				buf = o.format.appendRecord(buf, r)
+			}
+			if _, err := out.Write(buf); err != nil {
+				runErr = fmt.Errorf("writing output: %w", err)
+				break poll
+			}
+			printed++
+			if o.group != "" {
+				cl.MarkCommitRecords(r)
+			}
+		}
+		if err := out.Flush(); err != nil {
+			runErr = fmt.Errorf("writing output: %w", err)
+			break
+		}
+	}
+	if err := out.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing output: %w", err)
+	}
+	if o.group != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(env.ctx), o.global.timeout)
+		defer cancel()
+		if err := cl.CommitMarkedOffsets(ctx); err != nil && runErr == nil {
+			runErr = fmt.Errorf("commit offsets of group %q: %w", o.group, err)
+		}
+	}
+	return runErr
+}
+
+// checkTopic fails fast, within --timeout, when the topic (or the asked-for
+// partition) does not exist, instead of polling forever.
+func checkTopic(env *cliIO, o *consumeOptions, cl *kgo.Client) error {
+	ctx, cancel := o.global.opContext(env)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(o.topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("metadata for topic %q: %w", o.topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != o.topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return fmt.Errorf("topic %q: %w", o.topic, err)
+		}
+		if o.partition >= int32(len(t.Partitions)) {
+			return fmt.Errorf("topic %q has %d partition(s); there is no partition %d", o.topic, len(t.Partitions), o.partition)
+		}
+		return nil
+	}
+	return fmt.Errorf("topic %q: not in the broker's metadata response", o.topic)
+}
+
+// recordJSON is one line of `consume --json` (documented at the top).
+type recordJSON struct {
+	Topic         string       `json:"topic"`
+	Partition     int32        `json:"partition"`
+	Offset        int64        `json:"offset"`
+	Timestamp     int64        `json:"timestamp"`
+	Key           *string      `json:"key"`
+	KeyEncoding   string       `json:"key_encoding,omitempty"`
+	Value         *string      `json:"value"`
+	ValueEncoding string       `json:"value_encoding,omitempty"`
+	Headers       []headerJSON `json:"headers"`
+}
+
+type headerJSON struct {
+	Key           string  `json:"key"`
+	Value         *string `json:"value"`
+	ValueEncoding string  `json:"value_encoding,omitempty"`
+}
+
+func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
+	j := recordJSON{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		Timestamp: r.Timestamp.UnixMilli(),
+		Headers:   make([]headerJSON, len(r.Headers)),
+	}
+	j.Key, j.KeyEncoding = jsonBytes(r.Key)
+	j.Value, j.ValueEncoding = jsonBytes(r.Value)
+	for i, h := range r.Headers {
+		j.Headers[i].Key = h.Key
+		j.Headers[i].Value, j.Headers[i].ValueEncoding = jsonBytes(h.Value)
+	}
+	b, err := json.Marshal(j)
+	if err != nil { // cannot happen: every field is a string, number or slice of them
+		panic("sluice consume: encoding a record as JSON: " + err.Error())
+	}
+	dst = append(dst, b...)
+	return append(dst, '\n')
+}
+
+// isFatalFetchErr reports a fetch error that retrying cannot fix: kgo
+// retries everything else itself.
+func isFatalFetchErr(err error) bool {
+	return errors.Is(err, kgo.ErrClientClosed) ||
+		errors.Is(err, kerr.UnknownTopicID) ||
+		errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		errors.Is(err, kerr.GroupAuthorizationFailed)
+}

@@ -1,0 +1,160 @@
+package main
+
+// The --format engine of `sluice consume`: kcat-style format strings compiled
+// once into a list of parts, then rendered per record by appending to a
+// reused buffer (no allocation per record).
+//
+// Directives:
+//
+//	%t  topic                 %p  partition
+//	%o  offset                %T  timestamp (milliseconds since the epoch)
+//	%k  key (empty if null)   %K  key length in bytes (-1 if null)
+//	%v  value (empty if null) %S  value length in bytes (-1 if null)
+//	%h  headers as k=v pairs separated by commas
+//	%%  a literal percent sign
+//
+// Escapes: \n newline, \t tab, \r carriage return, \\ backslash.
+// Anything else after % or \ is a usage error, so typos are caught up front.
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const defaultFormat = `%v\n`
+
+type formatOp uint8
+
+const (
+	fmtLiteral formatOp = iota
+	fmtTopic
+	fmtPartition
+	fmtOffset
+	fmtKey
+	fmtValue
+	fmtHeaders
+	fmtTimestamp
+	fmtKeyLen
+	fmtValueLen
+)
+
+var formatDirectives = map[byte]formatOp{
+	't': fmtTopic,
+	'p': fmtPartition,
+	'o': fmtOffset,
+	'k': fmtKey,
+	'v': fmtValue,
+	'h': fmtHeaders,
+	'T': fmtTimestamp,
+	'K': fmtKeyLen,
+	'S': fmtValueLen,
+}
+
+type formatPart struct {
+	op      formatOp
+	literal string // for fmtLiteral
+}
+
+// recordFormat is a compiled format string.
+type recordFormat []formatPart
+
+// parseFormat compiles a kcat-style format string.
+func parseFormat(s string) (recordFormat, error) {
+	var (
+		parts recordFormat
+		lit   []byte
+	)
+	flush := func() {
+		if len(lit) > 0 {
+			parts = append(parts, formatPart{op: fmtLiteral, literal: string(lit)})
+			lit = lit[:0]
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '%':
+			if i+1 == len(s) {
+				return nil, fmt.Errorf("format %q ends with a lone %%", s)
+			}
+			i++
+			if s[i] == '%' {
+				lit = append(lit, '%')
+				continue
+			}
+			op, ok := formatDirectives[s[i]]
+			if !ok {
+				return nil, fmt.Errorf("format %q: unknown directive %%%c (known: %%t %%p %%o %%k %%v %%h %%T %%K %%S %%%%)", s, s[i])
+			}
+			flush()
+			parts = append(parts, formatPart{op: op})
+		case '\\':
+			if i+1 == len(s) {
+				return nil, fmt.Errorf("format %q ends with a lone backslash", s)
+			}
+			i++
+			switch s[i] {
+			case 'n':
+				lit = append(lit, '\n')
+			case 't':
+				lit = append(lit, '\t')
+			case 'r':
+				lit = append(lit, '\r')
+			case '\\':
+				lit = append(lit, '\\')
+			default:
+				return nil, fmt.Errorf("format %q: unknown escape \\%c (known: \\n \\t \\r \\\\)", s, s[i])
+			}
+		default:
+			lit = append(lit, c)
+		}
+	}
+	flush()
+	return parts, nil
+}
+
+// appendRecord appends r rendered by f to dst.
+func (f recordFormat) appendRecord(dst []byte, r *kgo.Record) []byte {
+	for i := range f {
+		switch p := &f[i]; p.op {
+		case fmtLiteral:
+			dst = append(dst, p.literal...)
+		case fmtTopic:
+			dst = append(dst, r.Topic...)
+		case fmtPartition:
+			dst = strconv.AppendInt(dst, int64(r.Partition), 10)
+		case fmtOffset:
+			dst = strconv.AppendInt(dst, r.Offset, 10)
+		case fmtKey:
+			dst = append(dst, r.Key...)
+		case fmtValue:
+			dst = append(dst, r.Value...)
+		case fmtHeaders:
+			for j, h := range r.Headers {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, h.Key...)
+				dst = append(dst, '=')
+				dst = append(dst, h.Value...)
+			}
+		case fmtTimestamp:
+			dst = strconv.AppendInt(dst, r.Timestamp.UnixMilli(), 10)
+		case fmtKeyLen:
+			dst = appendLen(dst, r.Key)
+		case fmtValueLen:
+			dst = appendLen(dst, r.Value)
+		}
+	}
+	return dst
+}
+
+// appendLen appends len(b), or -1 for a Kafka null.
+func appendLen(dst, b []byte) []byte {
+	if b == nil {
+		return append(dst, "-1"...)
+	}
+	return strconv.AppendInt(dst, int64(len(b)), 10)
+}

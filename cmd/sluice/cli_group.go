@@ -1,0 +1,551 @@
+package main
+
+// `sluice group list|describe|delete|seek`, through kadm.
+//
+// describe works for classic groups (DescribeGroups) and for KIP-848
+// groups (ConsumerGroupDescribe, tried when DescribeGroups reports an
+// error). Lag is the partition's end offset minus the group's committed
+// offset, for every partition that is committed or assigned.
+//
+// JSON output (--json) is a stable interface; fields are only ever added.
+//
+// group list --json: an array, sorted by group, of
+//
+//	{"group": string, "state": string, "protocol_type": string,
+//	 "coordinator": int}
+//
+// group describe --json: one object
+//
+//	{"group": string, "state": string, "protocol_type": string,
+//	 "protocol": string (the assignor), "group_protocol": "classic"|"consumer",
+//	 "coordinator": int, "total_lag": int,
+//	 "members": [{"member_id": string, "instance_id": string|null,
+//	     "client_id": string, "client_host": string,
+//	     "assignment": [{"topic": string, "partitions": [int]}]}],
+//	 "offsets": [{"topic": string, "partition": int,
+//	     "committed_offset": int (-1: none), "end_offset": int (-1: unknown),
+//	     "lag": int (-1: unknown), "member_id": string ("": unassigned),
+//	     "error": string}]}
+//
+// group seek --json: an array of
+//
+//	{"topic": string, "partition": int, "offset": int, "error": string}
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func init() {
+	registerCLI("group", "list, describe, delete or seek consumer groups", runGroup)
+}
+
+const (
+	groupListSynopsis     = "group list [--json]"
+	groupDescribeSynopsis = "group describe GROUP [--json]"
+	groupDeleteSynopsis   = "group delete GROUP"
+	groupSeekSynopsis     = "group seek GROUP --topic T --to earliest|latest|OFFSET|@UNIX_MS|RFC3339 [--partition N] [--dry-run] [--json]"
+)
+
+var groupSubcommands = []subcommand{
+	{"list", groupListSynopsis, "list consumer groups", groupList},
+	{"describe", groupDescribeSynopsis, "state, members, assignment, committed offsets and lag", groupDescribe},
+	{"delete", groupDeleteSynopsis, "delete an empty group and its committed offsets", groupDelete},
+	{"seek", groupSeekSynopsis, "move an empty group's committed offsets", groupSeek},
+}
+
+func runGroup(env *cliIO, args []string) int {
+	return runSubcommand(env, "group", groupSubcommands, args)
+}
+
+type groupListJSON struct {
+	Group        string `json:"group"`
+	State        string `json:"state"`
+	ProtocolType string `json:"protocol_type"`
+	Coordinator  int32  `json:"coordinator"`
+}
+
+func groupList(env *cliIO, args []string) error {
+	var (
+		g      globalFlags
+		asJSON bool
+	)
+	fs := newFlagSet(env, "group list", groupListSynopsis)
+	g.register(fs, env.getenv)
+	fs.BoolVar(&asJSON, "json", false, "print a JSON array")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected arguments: %s", strings.Join(pos, " "))
+	}
+	adm, closeFn, err := g.admin(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := g.opContext(env)
+	defer cancel()
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("list groups: %w", err)
+	}
+	out := make([]groupListJSON, 0, len(groups))
+	for _, l := range groups.Sorted() {
+		out = append(out, groupListJSON{Group: l.Group, State: l.State, ProtocolType: l.ProtocolType, Coordinator: l.Coordinator})
+	}
+	if asJSON {
+		return writeJSON(env.stdout, out)
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tSTATE\tPROTOCOL-TYPE")
+	for _, l := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Group, l.State, l.ProtocolType)
+	}
+	return tw.Flush()
+}
+
+type topicPartitionsJSON struct {
+	Topic      string  `json:"topic"`
+	Partitions []int32 `json:"partitions"`
+}
+
+type groupMemberJSON struct {
+	MemberID   string                `json:"member_id"`
+	InstanceID *string               `json:"instance_id"`
+	ClientID   string                `json:"client_id"`
+	ClientHost string                `json:"client_host"`
+	Assignment []topicPartitionsJSON `json:"assignment"`
+}
+
+type groupOffsetJSON struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	CommittedOffset int64  `json:"committed_offset"`
+	EndOffset       int64  `json:"end_offset"`
+	Lag             int64  `json:"lag"`
+	MemberID        string `json:"member_id"`
+	Error           string `json:"error"`
+}
+
+type groupDescribeJSON struct {
+	Group         string            `json:"group"`
+	State         string            `json:"state"`
+	ProtocolType  string            `json:"protocol_type"`
+	Protocol      string            `json:"protocol"`
+	GroupProtocol string            `json:"group_protocol"`
+	Coordinator   int32             `json:"coordinator"`
+	TotalLag      int64             `json:"total_lag"`
+	Members       []groupMemberJSON `json:"members"`
+	Offsets       []groupOffsetJSON `json:"offsets"`
+}
+
+func topicsSetJSON(s kadm.TopicsSet) []topicPartitionsJSON {
+	out := []topicPartitionsJSON{}
+	for _, t := range s.Sorted() {
+		ps := slices.Clone(t.Partitions)
+		slices.Sort(ps)
+		out = append(out, topicPartitionsJSON{Topic: t.Topic, Partitions: ps})
+	}
+	return out
+}
+
+// describeGroupMembers fills state and members, from DescribeGroups or, for
+// KIP-848 groups, ConsumerGroupDescribe.
+func describeGroupMembers(env *cliIO, g *globalFlags, adm *kadm.Client, group string, out *groupDescribeJSON) error {
+	ctx, cancel := g.opContext(env)
+	defer cancel()
+	described, err := adm.DescribeGroups(ctx, group)
+	var classic kadm.DescribedGroup
+	if err == nil {
+		classic, err = described.On(group, nil)
+	}
+	if err == nil {
+		err = kafkaErr(classic.Err, classic.ErrMessage)
+	}
+	if err == nil {
+		out.State, out.ProtocolType, out.Protocol = classic.State, classic.ProtocolType, classic.Protocol
+		out.GroupProtocol, out.Coordinator = "classic", classic.Coordinator.NodeID
+		for _, m := range classic.Members {
+			mj := groupMemberJSON{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: []topicPartitionsJSON{}}
+			if c, ok := m.Assigned.AsConsumer(); ok {
+				s := make(kadm.TopicsSet)
+				for _, t := range c.Topics {
+					s.Add(t.Topic, t.Partitions...)
+				}
+				mj.Assignment = topicsSetJSON(s)
+			}
+			out.Members = append(out.Members, mj)
+		}
+		return nil
+	}
+	// Not a classic group (or a broker that says so with an error): try
+	// the KIP-848 describe before giving up with the first error.
+	cgs, cgErr := adm.DescribeConsumerGroups(ctx, group)
+	cg, found := cgs[group]
+	if cgErr == nil && !found {
+		cgErr = kerr.GroupIDNotFound
+	}
+	if cgErr == nil {
+		cgErr = cg.Err
+	}
+	if cgErr != nil {
+		return fmt.Errorf("describe group %q: %w", group, err)
+	}
+	out.State, out.ProtocolType, out.Protocol = cg.State, "consumer", cg.AssignorName
+	out.GroupProtocol, out.Coordinator = "consumer", cg.Coordinator.NodeID
+	for _, m := range cg.Members {
+		out.Members = append(out.Members, groupMemberJSON{
+			MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
+			ClientHost: m.ClientHost, Assignment: topicsSetJSON(m.Assignment),
+		})
+	}
+	return nil
+}
+
+func groupDescribe(env *cliIO, args []string) error {
+	var (
+		g      globalFlags
+		asJSON bool
+	)
+	fs := newFlagSet(env, "group describe", groupDescribeSynopsis)
+	g.register(fs, env.getenv)
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	group, err := oneName("group", pos)
+	if err != nil {
+		return err
+	}
+	adm, closeFn, err := g.admin(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+
+	out := groupDescribeJSON{Group: group, Members: []groupMemberJSON{}, Offsets: []groupOffsetJSON{}}
+	if err := describeGroupMembers(env, &g, adm, group, &out); err != nil {
+		return err
+	}
+	ctx, cancel := g.opContext(env)
+	defer cancel()
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
+	}
+	if (out.State == "Dead" || out.State == "") && len(out.Members) == 0 && len(committed) == 0 {
+		return fmt.Errorf("group %q does not exist", group)
+	}
+
+	// Every partition that is committed or assigned, with its owner.
+	owner := map[string]map[int32]string{}
+	parts := make(kadm.TopicsSet)
+	for _, m := range out.Members {
+		for _, tp := range m.Assignment {
+			parts.Add(tp.Topic, tp.Partitions...)
+			if owner[tp.Topic] == nil {
+				owner[tp.Topic] = map[int32]string{}
+			}
+			for _, p := range tp.Partitions {
+				owner[tp.Topic][p] = m.MemberID
+			}
+		}
+	}
+	parts.Merge(committed.Partitions())
+	var ends kadm.ListedOffsets
+	if topics := parts.Topics(); len(topics) > 0 {
+		if ends, err = adm.ListEndOffsets(ctx, topics...); err != nil {
+			return fmt.Errorf("list end offsets: %w", err)
+		}
+	}
+	for _, tp := range parts.Sorted() {
+		for _, p := range tp.Partitions {
+			o := groupOffsetJSON{Topic: tp.Topic, Partition: p, CommittedOffset: -1, EndOffset: -1, Lag: -1, MemberID: owner[tp.Topic][p]}
+			if c, ok := committed.Lookup(tp.Topic, p); ok {
+				if c.Err != nil {
+					o.Error = errName(c.Err)
+				} else {
+					o.CommittedOffset = c.At
+				}
+			}
+			if e, ok := ends.Lookup(tp.Topic, p); ok && e.Err == nil {
+				o.EndOffset = e.Offset
+			} else if ok && o.Error == "" {
+				o.Error = errName(e.Err)
+			}
+			if o.CommittedOffset >= 0 && o.EndOffset >= 0 {
+				o.Lag = max(o.EndOffset-o.CommittedOffset, 0)
+				out.TotalLag += o.Lag
+			}
+			out.Offsets = append(out.Offsets, o)
+		}
+	}
+	slices.SortFunc(out.Offsets, func(a, b groupOffsetJSON) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+
+	if asJSON {
+		return writeJSON(env.stdout, out)
+	}
+	w := env.stdout
+	fmt.Fprintf(w, "Group: %s\nState: %s\nProtocol: %s (%s/%s)\nCoordinator: %d\nMembers: %d\nTotal lag: %d\n\n",
+		out.Group, out.State, out.GroupProtocol, out.ProtocolType, out.Protocol, out.Coordinator, len(out.Members), out.TotalLag)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
+	for _, m := range out.Members {
+		inst := "-"
+		if m.InstanceID != nil {
+			inst = *m.InstanceID
+		}
+		var as []string
+		for _, tp := range m.Assignment {
+			as = append(as, tp.Topic+"["+joinInt32(tp.Partitions)+"]")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, strings.Join(as, " "))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER\tERROR")
+	for _, o := range out.Offsets {
+		member := o.MemberID
+		if member == "" {
+			member = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", o.Topic, o.Partition, offsetText(o.CommittedOffset),
+			offsetText(o.EndOffset), offsetText(o.Lag), member, o.Error)
+	}
+	return tw.Flush()
+}
+
+func groupDelete(env *cliIO, args []string) error {
+	var g globalFlags
+	fs := newFlagSet(env, "group delete", groupDeleteSynopsis)
+	g.register(fs, env.getenv)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	group, err := oneName("group", pos)
+	if err != nil {
+		return err
+	}
+	adm, closeFn, err := g.admin(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := g.opContext(env)
+	defer cancel()
+	resp, err := adm.DeleteGroup(ctx, group)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("delete group %q: %w", group, err)
+	}
+	fmt.Fprintf(env.stderr, "deleted group %q\n", group)
+	return nil
+}
+
+// seekTarget is a parsed --to.
+type seekTarget struct {
+	kind   string // "earliest", "latest", "offset", "timestamp"
+	offset int64  // for "offset"
+	millis int64  // for "timestamp"
+}
+
+// parseSeekTarget reads --to: earliest, latest, an offset, @<unix ms>, or
+// an RFC 3339 time. A bare number is always an offset; timestamps need the
+// '@' (or a date) so the two can never be confused.
+func parseSeekTarget(s string) (seekTarget, error) {
+	switch s {
+	case "earliest", "beginning", "start":
+		return seekTarget{kind: "earliest"}, nil
+	case "latest", "end":
+		return seekTarget{kind: "latest"}, nil
+	case "":
+		return seekTarget{}, usagef("--to is required: earliest, latest, an offset, @UNIX_MS or an RFC 3339 time")
+	}
+	if ms, ok := strings.CutPrefix(s, "@"); ok {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil || n < 0 {
+			return seekTarget{}, usagef("--to %q: want @ followed by milliseconds since the epoch", s)
+		}
+		return seekTarget{kind: "timestamp", millis: n}, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return seekTarget{}, usagef("--to %q: offsets are not negative", s)
+		}
+		return seekTarget{kind: "offset", offset: n}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return seekTarget{kind: "timestamp", millis: t.UnixMilli()}, nil
+	}
+	return seekTarget{}, usagef("--to %q: want earliest, latest, an offset, @UNIX_MS or an RFC 3339 time", s)
+}
+
+type seekResultJSON struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Error     string `json:"error"`
+}
+
+func groupSeek(env *cliIO, args []string) error {
+	var (
+		g         globalFlags
+		topic, to string
+		partition int
+		dryRun    bool
+		asJSON    bool
+	)
+	fs := newFlagSet(env, "group seek", groupSeekSynopsis)
+	g.register(fs, env.getenv)
+	fs.StringVar(&topic, "topic", "", "topic whose committed offsets move (required)")
+	fs.StringVar(&to, "to", "", "earliest, latest, an offset, @UNIX_MS, or an RFC 3339 time (required)")
+	fs.IntVar(&partition, "partition", -1, "move only this partition")
+	fs.BoolVar(&dryRun, "dry-run", false, "print the new offsets without committing them")
+	fs.BoolVar(&asJSON, "json", false, "print a JSON array")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	group, err := oneName("group", pos)
+	if err != nil {
+		return err
+	}
+	if topic == "" {
+		return usagef("--topic is required")
+	}
+	target, err := parseSeekTarget(to)
+	if err != nil {
+		return err
+	}
+	if partition < -1 || partition > 1<<31-1 {
+		return usagef("--partition must be a partition number, got %d", partition)
+	}
+
+	adm, closeFn, err := g.admin(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := g.opContext(env)
+	defer cancel()
+
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list offsets of topic %q: %w", topic, err)
+	}
+	var listed kadm.ListedOffsets
+	switch target.kind {
+	case "earliest":
+		listed = starts
+	case "latest":
+		listed, err = adm.ListEndOffsets(ctx, topic)
+	case "timestamp":
+		listed, err = adm.ListOffsetsAfterMilli(ctx, target.millis, topic)
+	case "offset":
+		listed, err = adm.ListEndOffsets(ctx, topic)
+	}
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list offsets of topic %q: %w", topic, err)
+	}
+	offsets := make(kadm.Offsets)
+	listed.Each(func(l kadm.ListedOffset) {
+		if partition >= 0 && l.Partition != int32(partition) {
+			return
+		}
+		at := l.Offset
+		if target.kind == "offset" {
+			// Clamp into [start, end], as Kafka's own tool does.
+			start := int64(0)
+			if s, ok := starts.Lookup(topic, l.Partition); ok {
+				start = s.Offset
+			}
+			at = min(max(target.offset, start), l.Offset)
+			if at != target.offset {
+				fmt.Fprintf(env.stderr, "sluice group seek: %s[%d]: offset %d is outside [%d, %d]; using %d\n",
+					topic, l.Partition, target.offset, start, l.Offset, at)
+			}
+		}
+		offsets.AddOffset(topic, l.Partition, at, -1)
+	})
+	if len(offsets) == 0 {
+		return fmt.Errorf("topic %q has no partition %d", topic, partition)
+	}
+
+	results := make([]seekResultJSON, 0)
+	for _, o := range offsets.Sorted() {
+		results = append(results, seekResultJSON{Topic: o.Topic, Partition: o.Partition, Offset: o.At})
+	}
+	var commitErr error
+	if !dryRun {
+		resps, err := adm.CommitOffsets(ctx, group, offsets)
+		if err != nil {
+			return fmt.Errorf("commit offsets of group %q: %w", group, err)
+		}
+		for i := range results {
+			r, ok := resps.Lookup(results[i].Topic, results[i].Partition)
+			switch {
+			case !ok:
+				results[i].Error = "missing from the broker's response"
+			case r.Err != nil:
+				results[i].Error = errName(r.Err)
+				if commitErr == nil {
+					commitErr = r.Err
+				}
+			}
+		}
+	}
+	if asJSON {
+		if err := writeJSON(env.stdout, results); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOPIC\tPARTITION\tNEW-OFFSET\tERROR")
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Topic, r.Partition, r.Offset, r.Error)
+		}
+		tw.Flush()
+	}
+	if commitErr != nil {
+		return fmt.Errorf("the broker refused to move group %q: %w%s", group, commitErr, seekHint(commitErr))
+	}
+	if dryRun {
+		fmt.Fprintf(env.stderr, "dry run: group %q not changed\n", group)
+	}
+	return nil
+}
+
+// seekHint explains the errors Kafka gives for a commit into a group that
+// still has members.
+func seekHint(err error) string {
+	for _, e := range []error{kerr.UnknownMemberID, kerr.IllegalGeneration, kerr.RebalanceInProgress, kerr.StaleMemberEpoch, kerr.FencedMemberEpoch} {
+		if errors.Is(err, e) {
+			return " (offsets can only be moved while the group is empty: stop its consumers first)"
+		}
+	}
+	return ""
+}
