@@ -1,0 +1,358 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var errTooManyFiles = syscall.EMFILE
+
+// conn is one client connection: a reader goroutine (serve, then readLoop)
+// and a writer goroutine (writeLoop) joined by the in-order slot queue.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	ip     string
+	logger *slog.Logger
+
+	// ctx is cancelled when the connection fails or the server shuts down;
+	// waiting handlers (long polls, group waits) return early.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	queue      chan *slot // started requests, in the order read
+	writerDone chan struct{}
+	stop       atomic.Bool // set by Server.Shutdown: read no more requests
+
+	sizeBuf [4]byte // owned by the reader
+
+	groupOnce sync.Once
+	groupQ    chan groupJob
+	handlers  sync.WaitGroup // goroutines started for requests of this connection
+}
+
+func newConn(s *Server, nc net.Conn, ip string) *conn {
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		ip:         ip,
+		logger:     s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
+		queue:      make(chan *slot, maxInFlight),
+		writerDone: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	return c
+}
+
+// slot is one request's place in the response order. Exactly one of its
+// completion paths calls complete, once; the writer then writes and
+// recycles it.
+type slot struct {
+	correlation int32
+	key         int16
+	version     int16
+	headerV1    bool
+
+	done chan struct{} // capacity 1; signalled by complete
+
+	// Filled by the handler before complete:
+	resp       kmsg.Response // encoded by the writer
+	fetch      *fetchResponse
+	produce    *produceWait
+	noResponse bool // acks=0 produce: nothing is written
+	closeConn  bool // close the connection after this slot
+	frame      *[]byte
+}
+
+var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}, 1)} }}
+
+func newSlot(h *header, headerV1 bool) *slot {
+	sl := slotPool.Get().(*slot)
+	sl.correlation, sl.key, sl.version, sl.headerV1 = h.correlation, h.key, h.version, headerV1
+	return sl
+}
+
+func (sl *slot) complete() { sl.done <- struct{}{} }
+
+// respond completes sl with resp.
+func (sl *slot) respond(resp kmsg.Response) {
+	sl.resp = resp
+	sl.complete()
+}
+
+func (sl *slot) recycle() {
+	if sl.frame != nil {
+		putBuf(sl.frame)
+	}
+	done := sl.done
+	*sl = slot{done: done}
+	slotPool.Put(sl)
+}
+
+func (c *conn) serve() {
+	defer c.s.connDone(c)
+	go c.writeLoop()
+	c.readLoop()
+	close(c.queue)
+	<-c.writerDone
+	c.handlers.Wait()
+	c.cancel()
+	c.nc.Close()
+}
+
+// stopReading makes the reader stop before the next request; requests
+// already started are answered.
+func (c *conn) stopReading() {
+	c.stop.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// abort closes the connection at once: the reader stops, the writer
+// discards what is left.
+func (c *conn) abort() {
+	c.cancel()
+	c.nc.Close()
+}
+
+func (c *conn) readLoop() {
+	cfg := &c.s.cfg
+	for {
+		if c.stop.Load() {
+			return
+		}
+		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		if c.stop.Load() { // Shutdown raced with the deadline above
+			return
+		}
+		if _, err := io.ReadFull(c.nc, c.sizeBuf[:]); err != nil {
+			c.readFailed("read request size", err)
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
+		if size < minHeaderBytes || size > cfg.MaxRequestBytes {
+			c.logger.Warn("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
+			return
+		}
+		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
+		frame := getBuf(int(size))
+		if _, err := io.ReadFull(c.nc, *frame); err != nil {
+			putBuf(frame)
+			c.readFailed("read request", err)
+			return
+		}
+		if !c.dispatch(frame) {
+			return
+		}
+	}
+}
+
+func (c *conn) readFailed(what string, err error) {
+	if c.stop.Load() || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.logger.Debug("closing idle or stalled connection", "during", what)
+		return
+	}
+	c.logger.Debug("connection read failed", "during", what, "err", err)
+}
+
+// dispatch decodes and starts one request. It returns false when the
+// connection must be closed.
+func (c *conn) dispatch(frame *[]byte) bool {
+	h, err := parseHeader(*frame, flexibleRequest)
+	if err != nil {
+		putBuf(frame)
+		c.logger.Warn("closing connection: bad request header", "err", err)
+		return false
+	}
+	if h.key == int16(kmsg.ApiVersions) && !c.s.versions.supports(h.key, h.version) {
+		// KIP-511: answer in v0 with the supported versions so the
+		// client can retry with one of them.
+		sl := newSlot(&h, false)
+		sl.version = 0
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.ErrorCode = errUnsupportedVersion
+		resp.ApiKeys = c.s.apiKeys
+		putBuf(frame)
+		sl.respond(resp)
+		c.queue <- sl
+		return true
+	}
+	a := c.s.versions.lookup(h.key)
+	if a == nil || h.version < a.min || h.version > a.max {
+		putBuf(frame)
+		c.logger.Warn("closing connection: unsupported API key or version", "key", h.key, "version", h.version, "client", derefOr(h.clientID, ""))
+		return false
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if err := req.ReadFrom(h.body); err != nil {
+		putBuf(frame)
+		c.logger.Warn("closing connection: request does not decode", "key", kmsg.NameForKey(h.key), "version", h.version, "err", err)
+		return false
+	}
+	sl := newSlot(&h, responseHeaderV1(h.key, req.IsFlexible()))
+	if a.keepsFrame {
+		// The decoded request aliases the frame (records); the handler
+		// is done with it when the slot completes.
+		sl.frame = frame
+	}
+	// A frame that is not kept may still be aliased by []byte fields of
+	// the request (group metadata, assignments) that their handlers
+	// retain; it is left to the garbage collector.
+	a.handle(c, sl, req, &h)
+	c.queue <- sl
+	return true
+}
+
+func derefOr(s *string, def string) string {
+	if s == nil {
+		return def
+	}
+	return *s
+}
+
+// writeLoop writes responses in request order. After a write error it
+// keeps draining the queue (so that every slot is completed and recycled)
+// without writing.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	failed := false
+	flush := func() {
+		if !failed && bw.Buffered() > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if err := bw.Flush(); err != nil {
+				c.writeFailed(err)
+				failed = true
+			}
+		}
+	}
+	for {
+		var sl *slot
+		var ok bool
+		select {
+		case sl, ok = <-c.queue:
+		default:
+			flush()
+			sl, ok = <-c.queue
+		}
+		if !ok {
+			flush()
+			return
+		}
+		select {
+		case <-sl.done:
+		default:
+			flush()
+			<-sl.done
+		}
+		if !failed && !sl.noResponse {
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if err := c.writeSlot(bw, sl); err != nil {
+				c.writeFailed(err)
+				failed = true
+			}
+		}
+		if sl.closeConn && !failed {
+			flush()
+			failed = true
+			c.abort()
+		}
+		if sl.fetch != nil {
+			sl.fetch.release()
+		}
+		sl.recycle()
+	}
+}
+
+func (c *conn) writeFailed(err error) {
+	if !errors.Is(err, net.ErrClosed) {
+		c.logger.Debug("connection write failed", "err", err)
+	}
+	c.abort()
+}
+
+func (c *conn) writeSlot(bw *bufio.Writer, sl *slot) error {
+	if sl.produce != nil {
+		sl.produce.finish()
+	}
+	if sl.fetch != nil {
+		return c.writeFetch(bw, sl)
+	}
+	buf := getBuf(0)
+	b := appendResponseHeader((*buf)[:0], sl.correlation, sl.headerV1)
+	sl.resp.SetVersion(sl.version)
+	b = sl.resp.AppendTo(b)
+	finishFrame(b, 0, 0)
+	_, err := bw.Write(b)
+	*buf = b
+	putBuf(buf)
+	return err
+}
+
+// groupJob is a group request waiting on the connection's group lane.
+type groupJob struct {
+	sl  *slot
+	req kmsg.Request
+}
+
+// handleGroup routes a group request to the coordinator: JoinGroup and
+// SyncGroup (which wait for a rebalance) on their own goroutine, the rest
+// in order on the connection's group lane.
+func handleGroup(c *conn, sl *slot, req kmsg.Request, _ *header) {
+	switch req.Key() {
+	case int16(kmsg.JoinGroup), int16(kmsg.SyncGroup):
+		c.handlers.Add(1)
+		go func() {
+			defer c.handlers.Done()
+			c.runGroup(sl, req)
+		}()
+		return
+	}
+	c.groupOnce.Do(func() {
+		c.groupQ = make(chan groupJob, maxInFlight+2)
+		c.handlers.Add(1)
+		go c.groupLane()
+	})
+	c.groupQ <- groupJob{sl, req}
+}
+
+func (c *conn) groupLane() {
+	defer c.handlers.Done()
+	for {
+		select {
+		case j := <-c.groupQ:
+			c.runGroup(j.sl, j.req)
+		case <-c.writerDone:
+			// Every slot has completed, so no job is left queued.
+			return
+		}
+	}
+}
+
+func (c *conn) runGroup(sl *slot, req kmsg.Request) {
+	resp, err := c.s.cfg.Groups.Handle(c.ctx, req)
+	if err != nil || resp == nil {
+		if c.ctx.Err() == nil {
+			c.logger.Warn("closing connection: group request failed", "key", kmsg.NameForKey(req.Key()), "err", err)
+		}
+		sl.noResponse, sl.closeConn = true, true
+		sl.complete()
+		return
+	}
+	sl.respond(resp)
+}

@@ -1,0 +1,157 @@
+package kafka
+
+// Produce (key 0), versions 0–11.
+//
+// Records are appended as produced: record batches v2 (magic 2) go to
+// broker.Partition.Produce, which validates them (CRC-32C, lengths,
+// max.message.bytes), runs the idempotent-producer checks and appends them
+// without re-encoding. Compressed batches pass through untouched.
+//
+// Legacy message sets (magic 0 and 1, what Produce v0–v2 were designed for)
+// are rejected per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT (43), not
+// converted: every client this project targets sends magic 2 once
+// ApiVersions shows Produce v3+, which it always does. A v0–v2 request that
+// carries magic 2 batches is accepted (Kafka does the same).
+//
+// acks: 0 (no response at all; if any partition fails the connection is
+// closed, which is how Kafka tells an acks=0 producer), 1 and -1 (the
+// response is sent once every appended batch is durable under its topic's
+// durability policy: the request registers one Notifier for the largest
+// group-commit ticket of its partitions with Store.WhenDurable, so no
+// goroutine waits per request or partition, and the connection goes on
+// reading and starting requests meanwhile). One node is the whole ISR, so
+// acks=1 and acks=-1 mean the same. Any other acks value gets
+// INVALID_REQUIRED_ACKS (21) on every partition.
+//
+// Transactional produce (a transactional id) gets
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) until transactions exist.
+//
+// Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (3) and the other codes
+// the broker returns; CORRUPT_MESSAGE (2) for a CRC mismatch;
+// INVALID_RECORD (87, v8+; CORRUPT_MESSAGE before) for a malformed batch;
+// MESSAGE_TOO_LARGE (10); KAFKA_STORAGE_ERROR (56) for disk failures
+// (ENOSPC included) and for a failed fsync after the append;
+// NOT_LEADER_OR_FOLLOWER (6) while shutting down. v2+ report the log
+// append time (-1 for CreateTime topics), v5+ the log start offset.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-mq/sluice/internal/log"
+)
+
+// legacyMagicOffset is where a record batch or legacy message set keeps its
+// magic byte: after offset int64, length int32 and either the leader epoch
+// (v2) or the crc (v0/v1), both int32.
+const legacyMagicOffset = 16
+
+// produceWait waits for a produce request's appends to become durable. It
+// is the log.Notifier the request registers.
+type produceWait struct {
+	sl   *slot
+	resp *kmsg.ProduceResponse
+	// appended are the partitions whose append succeeded; they turn into
+	// KAFKA_STORAGE_ERROR if the fsync fails.
+	appended []*kmsg.ProduceResponseTopicPartition
+	err      error
+}
+
+// Durable implements log.Notifier. It runs on the committer goroutine (or
+// the reader's, if already durable) and only signals the writer.
+func (w *produceWait) Durable(err error) {
+	w.err = err
+	w.sl.complete()
+}
+
+// finish runs on the writer before the response is encoded.
+func (w *produceWait) finish() {
+	if w.err == nil {
+		return
+	}
+	code := logErrCode(w.err, w.resp.Version >= 8)
+	for _, p := range w.appended {
+		p.ErrorCode = code
+		p.BaseOffset = -1
+	}
+}
+
+func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
+	r := req.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	w := &produceWait{sl: sl, resp: resp}
+	b := c.s.cfg.Broker
+	var (
+		maxTicket log.Ticket
+		failed    bool
+	)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		rt := &resp.Topics[i]
+		rt.Topic = t.Topic
+		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			rp := &rt.Partitions[j]
+			*rp = kmsg.NewProduceResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.BaseOffset = -1
+			rp.ErrorCode = c.producePartition(r, t.Topic, p, rp, &maxTicket)
+			if rp.ErrorCode != errNone {
+				failed = true
+				continue
+			}
+			w.appended = append(w.appended, rp)
+		}
+	}
+	if r.Acks == 0 {
+		sl.noResponse = true
+		sl.closeConn = failed
+		sl.complete()
+		return
+	}
+	sl.resp = resp
+	if len(w.appended) == 0 {
+		sl.complete()
+		return
+	}
+	sl.produce = w
+	b.Store().WhenDurable(maxTicket, w)
+}
+
+// producePartition appends one partition's records and fills rp. It
+// returns the partition's error code.
+func (c *conn) producePartition(r *kmsg.ProduceRequest, topic string, p *kmsg.ProduceRequestTopicPartition, rp *kmsg.ProduceResponseTopicPartition, maxTicket *log.Ticket) int16 {
+	switch {
+	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
+		return errInvalidRequiredAcks
+	case r.TransactionID != nil:
+		return errTransactionalIDAuthFailed
+	case len(p.Records) > legacyMagicOffset && p.Records[legacyMagicOffset] != 2:
+		return errUnsupportedForMessageFormat
+	}
+	part, code := c.s.cfg.Broker.Partition(topic, p.Partition)
+	if code != errNone {
+		return code
+	}
+	if part == nil {
+		return errUnknownTopicOrPartition
+	}
+	res, code, err := part.Produce(p.Records)
+	if code == errNone && err != nil {
+		code = logErrCode(err, r.Version >= 8)
+	}
+	if code != errNone {
+		if code == errKafkaStorage || code == errUnknownServer {
+			c.logger.Warn("produce failed", "topic", topic, "partition", p.Partition, "err", err)
+		}
+		return code
+	}
+	rp.BaseOffset = res.BaseOffset
+	rp.LogAppendTime = res.LogAppendTime
+	rp.LogStartOffset = part.Log().LogStartOffset()
+	if res.Ticket > *maxTicket {
+		*maxTicket = res.Ticket
+	}
+	return errNone
+}
