@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -176,6 +177,10 @@ func (c *conn) writeFetch(bw *bufio.Writer, sl *slot) error {
 	return err
 }
 
+// sendfileCalls counts regions sent with sendfile (tests check the path is
+// taken).
+var sendfileCalls atomic.Int64
+
 var errShortRegion = errors.New("kafka: log region shorter than promised")
 
 // writeRegion writes one file region: with sendfile when both ends have
@@ -187,6 +192,7 @@ func (c *conn) writeRegion(bw *bufio.Writer, rg log.Region) error {
 				if err := bw.Flush(); err != nil {
 					return err
 				}
+				sendfileCalls.Add(1)
 				return sendfile(sc, int(fder.Fd()), rg.Pos, rg.Len)
 			}
 		}
