@@ -1,0 +1,173 @@
+package kafka
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-mq/sluice/internal/log"
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+func TestProduceVersions(t *testing.T) {
+	ts := startServer(t)
+	ts.createTopic("p", 1)
+	c := ts.dial()
+	defer c.close()
+	next := int64(0)
+	for v := int16(0); v <= 11; v++ {
+		for _, acks := range []int16{1, -1} {
+			resp := c.request(produceRequest(v, acks, "p", 0, makeBatch(4, []byte("v")))).(*kmsg.ProduceResponse)
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.BaseOffset != next {
+				t.Fatalf("v%d acks=%d: error %d base %d, want 0 and %d", v, acks, p.ErrorCode, p.BaseOffset, next)
+			}
+			if v >= 2 && p.LogAppendTime != -1 {
+				t.Fatalf("v%d: log append time %d on a CreateTime topic", v, p.LogAppendTime)
+			}
+			if v >= 5 && p.LogStartOffset != 0 {
+				t.Fatalf("v%d: log start %d", v, p.LogStartOffset)
+			}
+			next += 4
+		}
+	}
+	part, _ := ts.broker.Partition("p", 0)
+	if hw := part.Log().HighWatermark(); hw != next {
+		t.Fatalf("high watermark %d, want %d", hw, next)
+	}
+}
+
+// TestProduceAcksZero: no response; the next request's response is the
+// next thing on the wire; a failed acks=0 produce closes the connection.
+func TestProduceAcksZero(t *testing.T) {
+	ts := startServer(t)
+	ts.createTopic("z", 1)
+	c := ts.dial()
+	defer c.close()
+	c.send(produceRequest(7, 0, "z", 0, makeBatch(2, []byte("x"))))
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 4
+	c.request(meta) // fails on a correlation mismatch if the produce was answered
+	part, _ := ts.broker.Partition("z", 0)
+	waitFor(t, "acks=0 records", func() bool { return part.Log().NextOffset() == 2 })
+
+	bad := makeBatch(2, []byte("x"))
+	bad[len(bad)-1] ^= 1 // CRC mismatch
+	c.send(produceRequest(7, 0, "z", 0, bad))
+	c.expectClosed()
+}
+
+func TestProduceErrors(t *testing.T) {
+	ts := startServer(t, func(o *testOptions) { o.bcfg.AutoCreateTopics = false })
+	ts.createTopic("e", 1)
+	c := ts.dial()
+	defer c.close()
+
+	corrupt := makeBatch(3, []byte("abc"))
+	corrupt[len(corrupt)-2] ^= 0xff
+	legacy := makeBatch(1, []byte("old"))
+	legacy[legacyMagicOffset] = 1
+	huge := makeBatch(1, bytes.Repeat([]byte{1}, 2<<20)) // above the default max.message.bytes
+	txn := produceRequest(7, -1, "e", 0, makeBatch(1, []byte("t")))
+	txn.TransactionID = kmsg.StringPtr("tx")
+
+	cases := []struct {
+		name string
+		req  *kmsg.ProduceRequest
+		code int16
+	}{
+		{"unknown topic", produceRequest(7, -1, "missing", 0, makeBatch(1, []byte("a"))), errUnknownTopicOrPartition},
+		{"unknown partition", produceRequest(7, -1, "e", 3, makeBatch(1, []byte("a"))), errUnknownTopicOrPartition},
+		{"invalid topic name", produceRequest(7, -1, "bad/name", 0, makeBatch(1, []byte("a"))), errUnknownTopicOrPartition},
+		{"corrupt crc", produceRequest(7, -1, "e", 0, corrupt), errCorruptMessage},
+		{"legacy message set", produceRequest(2, -1, "e", 0, legacy), errUnsupportedForMessageFormat},
+		{"message too large", produceRequest(7, -1, "e", 0, huge), errMessageTooLarge},
+		{"invalid acks", produceRequest(7, 2, "e", 0, makeBatch(1, []byte("a"))), errInvalidRequiredAcks},
+		{"transactional", txn, errTransactionalIDAuthFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := c.request(tc.req).(*kmsg.ProduceResponse)
+			if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.code {
+				t.Fatalf("error %d, want %d", got, tc.code)
+			}
+		})
+	}
+	part, _ := ts.broker.Partition("e", 0)
+	if n := part.Log().NextOffset(); n != 0 {
+		t.Fatalf("%d records written by failed produces", n)
+	}
+}
+
+// TestProduceWaitsForFsync: with the fsync policy the response comes only
+// after the bytes are synced.
+func TestProduceWaitsForFsync(t *testing.T) {
+	gfs := &gatedFS{FS: vfs.OS{}}
+	ts := startServer(t, withFS(gfs))
+	ts.createTopic("d", 1)
+	c := ts.dial()
+	defer c.close()
+	release := gfs.hold()
+	req := produceRequest(9, -1, "d", 0, makeBatch(1, []byte("durable")))
+	corr := c.send(req)
+	c.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	var b [1]byte
+	if n, _ := c.nc.Read(b[:]); n != 0 {
+		release()
+		t.Fatal("produce answered before its fsync")
+	}
+	release()
+	if code := c.receive(req, corr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("error %d", code)
+	}
+}
+
+func TestProduceDurabilityNoneAnswersAtOnce(t *testing.T) {
+	gfs := &gatedFS{FS: vfs.OS{}}
+	ts := startServer(t, withFS(gfs), withDurability(log.Durability{Kind: log.DurabilityNone}))
+	ts.createTopic("n", 1)
+	c := ts.dial()
+	defer c.close()
+	release := gfs.hold()
+	defer release()
+	resp := c.request(produceRequest(9, -1, "n", 0, makeBatch(1, []byte("fast")))).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("error %d", code)
+	}
+}
+
+// TestProduceManyPartitions: one request over many partitions waits on one
+// ticket and answers each partition.
+func TestProduceManyPartitions(t *testing.T) {
+	ts := startServer(t)
+	ts.createTopic("many", 16)
+	c := ts.dial()
+	defer c.close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+	for _, topic := range []string{"many", "absent-topic-x"} {
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		for p := int32(0); p < 16; p++ {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition, rp.Records = p, makeBatch(int(p)+1, []byte(fmt.Sprint(p)))
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := c.request(req).(*kmsg.ProduceResponse)
+	for i, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.BaseOffset != 0 || p.Partition != int32(i) {
+			t.Fatalf("partition %d: error %d base %d", p.Partition, p.ErrorCode, p.BaseOffset)
+		}
+	}
+	// Produce never creates topics (Metadata does).
+	for _, p := range resp.Topics[1].Partitions {
+		if p.ErrorCode != errUnknownTopicOrPartition {
+			t.Fatalf("absent topic partition %d: error %d", p.Partition, p.ErrorCode)
+		}
+	}
+}
