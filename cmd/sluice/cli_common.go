@@ -230,15 +230,16 @@ func (g *globalFlags) connect(env *cliIO, extra ...kgo.Opt) (*kgo.Client, error)
 }
 
 // admin connects and wraps the client for kadm, with the broker-side timeout
-// of admin requests (CreateTopics and the like) set to --timeout.
-func (g *globalFlags) admin(env *cliIO) (*kadm.Client, func(), error) {
+// of admin requests (CreateTopics and the like) set to --timeout. The caller
+// closes the returned kgo client.
+func (g *globalFlags) admin(env *cliIO) (*kadm.Client, *kgo.Client, error) {
 	cl, err := g.connect(env)
 	if err != nil {
 		return nil, nil, err
 	}
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(min(g.timeout.Milliseconds(), 1<<31-1)))
-	return adm, cl.Close, nil
+	return adm, cl, nil
 }
 
 // opContext bounds one admin operation by --timeout.

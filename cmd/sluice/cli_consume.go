@@ -9,7 +9,9 @@ package main
 //     end) in --partition P, or in every partition without --partition;
 //   - --group G: the group's committed offsets (falling back to the end, or
 //     the start with --from-beginning); printed records are committed when
-//     the command exits (and periodically while it runs).
+//     the command exits (and periodically while it runs). --group-protocol
+//     consumer joins with KIP-848 (broker-side assignment) instead of the
+//     classic protocol.
 //
 // Output is one --format rendering per record (see cli_format.go) or, with
 // --json, one JSON object per line (stable; fields are only ever added):
@@ -46,7 +48,7 @@ func init() {
 	registerCLI("consume", "print records of a topic", runConsume)
 }
 
-const consumeSynopsis = "consume TOPIC [--from-beginning] [--offset N|earliest|latest|-N] [--partition N] [--group G] [--count N] [--format FMT | --json]"
+const consumeSynopsis = "consume TOPIC [--from-beginning] [--offset N|earliest|latest|-N] [--partition N] [--group G [--group-protocol classic|consumer]] [--count N] [--format FMT | --json]"
 
 type consumeOptions struct {
 	global        globalFlags
@@ -56,6 +58,7 @@ type consumeOptions struct {
 	offset        kgo.Offset
 	partition     int32 // -1: all partitions
 	group         string
+	groupProtocol string // "classic" or "consumer" (KIP-848)
 	count         int64 // 0: unbounded
 	format        recordFormat
 	json          bool
@@ -94,6 +97,7 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 	fs.StringVar(&offset, "offset", "", "start at `N`, earliest, latest, or -N (N before the end)")
 	fs.IntVar(&partition, "partition", -1, "consume only this partition")
 	fs.StringVar(&o.group, "group", "", "consume as a member of consumer group `G`, committing printed records")
+	fs.StringVar(&o.groupProtocol, "group-protocol", "classic", "group protocol with --group: classic, or consumer (KIP-848, broker-side assignment)")
 	fs.Int64Var(&o.count, "count", 0, "exit after `N` records (0: never)")
 	fs.StringVar(&format, "format", defaultFormat, "kcat-style output format (%t %p %o %k %v %h %T %K %S, \\n \\t)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per record and line")
@@ -128,6 +132,14 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 			return nil, usagef("--offset and --from-beginning are exclusive")
 		}
 	}
+	switch o.groupProtocol {
+	case "classic", "consumer":
+	default:
+		return nil, usagef("--group-protocol must be classic or consumer, got %q", o.groupProtocol)
+	}
+	if explicit["group-protocol"] && o.group == "" {
+		return nil, usagef("--group-protocol needs --group")
+	}
 	if o.group != "" && (o.offsetSet || o.partition >= 0) {
 		return nil, usagef("--group cannot be combined with --offset or --partition (use 'sluice group seek' to move a group)")
 	}
@@ -152,6 +164,10 @@ func (o *consumeOptions) clientOptions() []kgo.Opt {
 			kgo.ConsumeStartOffset(start),
 			kgo.AutoCommitMarks(),
 		)
+		if o.groupProtocol == "consumer" {
+			// Range is what the broker runs; the client only names it.
+			opts = append(opts, kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer())
+		}
 	case o.partition >= 0:
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 			o.topic: {o.partition: start},

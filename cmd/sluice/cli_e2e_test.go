@@ -408,3 +408,54 @@ func TestGroupSeekRefusedWhileMembersActive(t *testing.T) {
 		t.Fatalf("delete of an active group: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestGroupDescribeKIP848(t *testing.T) {
+	b := fakeCluster(t)
+	mustCLI(t, b, "", "topic", "create", "nextgen", "--partitions", "3")
+	mustCLI(t, b, "x\ny\n", "produce", "nextgen", "--partition", "2")
+
+	// The CLI itself consumes as a KIP-848 member and commits what it printed.
+	r := mustCLI(t, b, "", "consume", "nextgen", "--group", "cli848", "--group-protocol", "consumer", "--from-beginning", "--count", "2")
+	if r.stdout != "x\ny\n" {
+		t.Fatalf("KIP-848 consume printed %q", r.stdout)
+	}
+	if d := describeGroup(t, b, "cli848"); d.TotalLag != 0 || len(d.Offsets) != 1 || d.Offsets[0].CommittedOffset != 2 {
+		t.Fatalf("after KIP-848 consume: %+v", d)
+	}
+
+	member, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(b, ",")...), kgo.ConsumerGroup("g848"), kgo.ConsumeTopics("nextgen"),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer(), kgo.ClientID("member-848"),
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.Close()
+	waitFor(t, "the member to be assigned every partition", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		member.PollFetches(ctx)
+		r := cli(t, b, "", "group", "describe", "g848", "--json")
+		var d groupDescribeJSON
+		if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &d) != nil {
+			return false
+		}
+		return len(d.Members) == 1 && len(d.Members[0].Assignment) == 1 && len(d.Members[0].Assignment[0].Partitions) == 3
+	})
+	d := describeGroup(t, b, "g848")
+	if d.GroupProtocol != "consumer" || d.Members[0].ClientID != "member-848" || d.Protocol == "" {
+		t.Fatalf("describe = %+v", d)
+	}
+	if err := member.CommitUncommittedOffsets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d = describeGroup(t, b, "g848")
+	var p2 *groupOffsetJSON
+	for i := range d.Offsets {
+		if d.Offsets[i].Partition == 2 {
+			p2 = &d.Offsets[i]
+		}
+	}
+	if p2 == nil || p2.EndOffset != 2 || p2.MemberID != d.Members[0].MemberID {
+		t.Fatalf("offsets = %+v", d.Offsets)
+	}
+}

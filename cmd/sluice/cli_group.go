@@ -18,7 +18,7 @@ package main
 //
 //	{"group": string, "state": string, "protocol_type": string,
 //	 "protocol": string (the assignor), "group_protocol": "classic"|"consumer",
-//	 "coordinator": int, "total_lag": int,
+//	 "coordinator": int (-1: unknown), "total_lag": int,
 //	 "members": [{"member_id": string, "instance_id": string|null,
 //	     "client_id": string, "client_host": string,
 //	     "assignment": [{"topic": string, "partitions": [int]}]}],
@@ -33,6 +33,8 @@ package main
 
 import (
 	"cmp"
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,6 +45,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() {
@@ -89,11 +93,11 @@ func groupList(env *cliIO, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected arguments: %s", strings.Join(pos, " "))
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	groups, err := adm.ListGroups(ctx)
@@ -161,8 +165,12 @@ func topicsSetJSON(s kadm.TopicsSet) []topicPartitionsJSON {
 }
 
 // describeGroupMembers fills state and members, from DescribeGroups or, for
-// KIP-848 groups, ConsumerGroupDescribe.
-func describeGroupMembers(env *cliIO, g *globalFlags, adm *kadm.Client, group string, out *groupDescribeJSON) error {
+// KIP-848 groups, ConsumerGroupDescribe. Brokers answer DescribeGroups for a
+// KIP-848 group either with an error (Kafka: GROUP_ID_NOT_FOUND, "not a
+// classic group") or as a group without protocol type or members, so either
+// answer leads to ConsumerGroupDescribe; its own error is reported only if
+// DescribeGroups failed too.
+func describeGroupMembers(env *cliIO, g *globalFlags, adm *kadm.Client, cl *kgo.Client, group string, out *groupDescribeJSON) error {
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	described, err := adm.DescribeGroups(ctx, group)
@@ -173,44 +181,87 @@ func describeGroupMembers(env *cliIO, g *globalFlags, adm *kadm.Client, group st
 	if err == nil {
 		err = kafkaErr(classic.Err, classic.ErrMessage)
 	}
-	if err == nil {
-		out.State, out.ProtocolType, out.Protocol = classic.State, classic.ProtocolType, classic.Protocol
-		out.GroupProtocol, out.Coordinator = "classic", classic.Coordinator.NodeID
-		for _, m := range classic.Members {
-			mj := groupMemberJSON{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: []topicPartitionsJSON{}}
-			if c, ok := m.Assigned.AsConsumer(); ok {
-				s := make(kadm.TopicsSet)
-				for _, t := range c.Topics {
-					s.Add(t.Topic, t.Partitions...)
-				}
-				mj.Assignment = topicsSetJSON(s)
-			}
-			out.Members = append(out.Members, mj)
+	if err != nil || (classic.ProtocolType == "" && len(classic.Members) == 0) {
+		found, cgErr := describeConsumerGroup(ctx, adm, cl, group, out)
+		if cgErr == nil && found {
+			return nil
 		}
-		return nil
+		if err != nil {
+			return fmt.Errorf("describe group %q: %w", group, err)
+		}
 	}
-	// Not a classic group (or a broker that says so with an error): try
-	// the KIP-848 describe before giving up with the first error.
-	cgs, cgErr := adm.DescribeConsumerGroups(ctx, group)
-	cg, found := cgs[group]
-	if cgErr == nil && !found {
-		cgErr = kerr.GroupIDNotFound
-	}
-	if cgErr == nil {
-		cgErr = cg.Err
-	}
-	if cgErr != nil {
-		return fmt.Errorf("describe group %q: %w", group, err)
-	}
-	out.State, out.ProtocolType, out.Protocol = cg.State, "consumer", cg.AssignorName
-	out.GroupProtocol, out.Coordinator = "consumer", cg.Coordinator.NodeID
-	for _, m := range cg.Members {
-		out.Members = append(out.Members, groupMemberJSON{
-			MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
-			ClientHost: m.ClientHost, Assignment: topicsSetJSON(m.Assignment),
-		})
+	out.State, out.ProtocolType, out.Protocol = classic.State, classic.ProtocolType, classic.Protocol
+	out.GroupProtocol, out.Coordinator = "classic", classic.Coordinator.NodeID
+	for _, m := range classic.Members {
+		mj := groupMemberJSON{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: []topicPartitionsJSON{}}
+		if c, ok := m.Assigned.AsConsumer(); ok {
+			s := make(kadm.TopicsSet)
+			for _, t := range c.Topics {
+				s.Add(t.Topic, t.Partitions...)
+			}
+			mj.Assignment = topicsSetJSON(s)
+		}
+		out.Members = append(out.Members, mj)
 	}
 	return nil
+}
+
+// describeConsumerGroup describes a KIP-848 group with ConsumerGroupDescribe
+// (raw, to keep topic IDs: assignments whose topic name the broker left out
+// are named through a metadata lookup). found is false when the broker
+// does not know the group as a KIP-848 group.
+func describeConsumerGroup(ctx context.Context, adm *kadm.Client, cl *kgo.Client, group string, out *groupDescribeJSON) (found bool, err error) {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return false, err
+	}
+	if len(resp.Groups) != 1 || resp.Groups[0].Group != group {
+		return false, fmt.Errorf("ConsumerGroupDescribe answered for %d groups", len(resp.Groups))
+	}
+	dg := resp.Groups[0]
+	if err := kerr.ErrorForCode(dg.ErrorCode); err != nil {
+		return false, err
+	}
+	var names map[[16]byte]string // filled on first need
+	topicName := func(tp kmsg.AssignmentTopicPartition) string {
+		if tp.Topic != "" {
+			return tp.Topic
+		}
+		if names == nil {
+			names = map[[16]byte]string{}
+			mreq := kmsg.NewPtrMetadataRequest()
+			if mresp, err := mreq.RequestWith(ctx, cl); err == nil {
+				for _, t := range mresp.Topics {
+					if t.Topic != nil {
+						names[t.TopicID] = *t.Topic
+					}
+				}
+			}
+		}
+		if n, ok := names[tp.TopicID]; ok {
+			return n
+		}
+		return base64.RawURLEncoding.EncodeToString(tp.TopicID[:]) // unknown: show the ID
+	}
+	out.State, out.ProtocolType, out.Protocol = dg.State, "consumer", dg.AssignorName
+	out.GroupProtocol = "consumer"
+	out.Coordinator = -1
+	if c, ok := adm.FindGroupCoordinators(ctx, group)[group]; ok && c.Err == nil {
+		out.Coordinator = c.NodeID
+	}
+	for _, m := range dg.Members {
+		s := make(kadm.TopicsSet)
+		for _, tp := range m.Assignment.TopicPartitions {
+			s.Add(topicName(tp), tp.Partitions...)
+		}
+		out.Members = append(out.Members, groupMemberJSON{
+			MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
+			ClientHost: m.ClientHost, Assignment: topicsSetJSON(s),
+		})
+	}
+	return true, nil
 }
 
 func groupDescribe(env *cliIO, args []string) error {
@@ -229,14 +280,14 @@ func groupDescribe(env *cliIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 
 	out := groupDescribeJSON{Group: group, Members: []groupMemberJSON{}, Offsets: []groupOffsetJSON{}}
-	if err := describeGroupMembers(env, &g, adm, group, &out); err != nil {
+	if err := describeGroupMembers(env, &g, adm, cl, group, &out); err != nil {
 		return err
 	}
 	ctx, cancel := g.opContext(env)
@@ -342,11 +393,11 @@ func groupDelete(env *cliIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	resp, err := adm.DeleteGroup(ctx, group)
@@ -439,11 +490,11 @@ func groupSeek(env *cliIO, args []string) error {
 		return usagef("--partition must be a partition number, got %d", partition)
 	}
 
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 

@@ -99,6 +99,11 @@ func TestParseConsumeArgs(t *testing.T) {
 		{name: "group", args: []string{"t", "--group", "g", "--from-beginning", "--count", "3"}, check: func(o *consumeOptions) bool {
 			return o.group == "g" && o.fromBeginning && o.count == 3
 		}},
+		{name: "kip-848 group", args: []string{"t", "--group", "g", "--group-protocol", "consumer"}, check: func(o *consumeOptions) bool {
+			return o.group == "g" && o.groupProtocol == "consumer"
+		}},
+		{name: "bad group protocol", args: []string{"t", "--group", "g", "--group-protocol", "eager"}, wantErr: "--group-protocol"},
+		{name: "group protocol without group", args: []string{"t", "--group-protocol", "consumer"}, wantErr: "needs --group"},
 		{name: "json", args: []string{"t", "--json"}, check: func(o *consumeOptions) bool { return o.json }},
 		{name: "format and json", args: []string{"t", "--json", "--format", "%v"}, wantErr: "exclusive"},
 		{name: "bad format", args: []string{"t", "--format", "%z"}, wantErr: "unknown directive"},

@@ -104,11 +104,11 @@ func topicCreate(env *cliIO, args []string) error {
 		cfg[k] = &v
 	}
 
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	resp, err := adm.CreateTopic(ctx, int32(partitions), int16(rf), cfg, name)
@@ -148,11 +148,11 @@ func topicList(env *cliIO, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected arguments: %s", strings.Join(pos, " "))
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	var topics kadm.TopicDetails
@@ -227,11 +227,11 @@ func topicDescribe(env *cliIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 
@@ -366,11 +366,11 @@ func topicAlter(env *cliIO, args []string) error {
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
 
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	if len(alters) > 0 {
@@ -415,11 +415,11 @@ func topicDelete(env *cliIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, closeFn, err := g.admin(env)
+	adm, cl, err := g.admin(env)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer cl.Close()
 	ctx, cancel := g.opContext(env)
 	defer cancel()
 	resp, err := adm.DeleteTopic(ctx, name)
