@@ -16,6 +16,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -328,21 +329,10 @@ func (b *Broker) applyIncremental(set map[string]string, ops []kmsg.IncrementalA
 					items = slices.DeleteFunc(items, func(s string) bool { return s == it })
 				}
 			}
-			set[op.Name] = joinList(items)
+			set[op.Name] = strings.Join(items, ",")
 		default:
 			return nil, codeInvalidRequest, fmt.Sprintf("unknown config operation %d", op.Op)
 		}
 	}
 	return set, 0, ""
-}
-
-func joinList(items []string) string {
-	out := ""
-	for i, it := range items {
-		if i > 0 {
-			out += ","
-		}
-		out += it
-	}
-	return out
 }

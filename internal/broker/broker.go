@@ -56,9 +56,7 @@ var ErrClosed = errors.New("broker: closed")
 
 // Broker owns the topics of one node.
 //
-// Lock order: adminMu → pidMu is never held with adminMu the other way
-// round (InitProducerID takes pidMu, then adminMu) → mu → Partition.mu.
-// adminMu serialises every metadata change (check, write, wait for
+// Lock order: pidMu → adminMu → mu → Partition.mu. adminMu serialises every metadata change (check, write, wait for
 // durability, open logs, apply); mu guards state and parts for readers.
 type Broker struct {
 	cfg      Config

@@ -2,7 +2,6 @@ package broker
 
 // Kafka error codes the broker returns (the protocol's numbering).
 const (
-	codeUnknownServerError        int16 = -1
 	codeOffsetOutOfRange          int16 = 1
 	codeCorruptMessage            int16 = 2
 	codeUnknownTopicOrPartition   int16 = 3
@@ -19,6 +18,5 @@ const (
 	codeStorageError              int16 = 56
 	codeUnknownTopicID            int16 = 100
 	codeUnsupportedEndpointType   int16 = 119
-	codeTopicDeletionDisabled     int16 = 73
 	codeTransactionalIDNotAllowed int16 = 42 // see InitProducerID
 )

@@ -121,3 +121,5 @@ func mustPartition(t *testing.T, b *Broker, topic string, i int32) *Partition {
 	}
 	return p
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -200,9 +200,11 @@ func (p *Partition) loadProducers(fsys vfs.FS) error {
 }
 
 // writeProducerSnapshot persists the producer state if it changed since the
-// last snapshot.
+// last snapshot, first forgetting producers whose batches all lie below the
+// log start offset (retention or DeleteRecords removed them).
 func (p *Partition) writeProducerSnapshot(fsys vfs.FS) error {
 	p.mu.Lock()
+	p.unsnapshotted += p.producers.evictBelow(p.log.LogStartOffset())
 	if p.unsnapshotted == 0 {
 		p.mu.Unlock()
 		return nil

@@ -170,6 +170,19 @@ func (t *producerTable) update(h *log.BatchHeader, ticket log.Ticket) {
 	})
 }
 
+// evictBelow forgets producers whose last batch ends below offset and
+// returns how many it forgot.
+func (t *producerTable) evictBelow(offset int64) int {
+	n := 0
+	for pid, e := range t.entries {
+		if b := e.last(); b == nil || b.lastOffset < offset {
+			delete(t.entries, pid)
+			n++
+		}
+	}
+	return n
+}
+
 // Producer-state snapshot file (part of the on-disk format), one per
 // partition, in the partition log's directory, replaced atomically:
 //

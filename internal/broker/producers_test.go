@@ -126,3 +126,13 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("flipped: %v", err)
 	}
 }
+
+func TestEvictBelow(t *testing.T) {
+	table := newProducerTable()
+	table.update(ptr(hdr(1, 0, 0, 5, 0)), 0)  // offsets 0-4
+	table.update(ptr(hdr(2, 0, 0, 5, 5)), 0)  // offsets 5-9
+	table.update(ptr(hdr(1, 0, 5, 5, 10)), 0) // producer 1 again: 10-14
+	if n := table.evictBelow(10); n != 1 || table.entries[2] != nil || table.entries[1] == nil {
+		t.Fatalf("evicted %d, entries %v", n, table.entries)
+	}
+}
