@@ -59,7 +59,7 @@ type consumeOptions struct {
 	partition     int32 // -1: all partitions
 	group         string
 	groupProtocol string // "classic" or "consumer" (KIP-848)
-	count         int64 // 0: unbounded
+	count         int64  // 0: unbounded
 	format        recordFormat
 	json          bool
 }
