@@ -107,9 +107,25 @@ func newFlagSet(env *cliIO, name, synopsis string) *flag.FlagSet {
 	fs.Usage = func() {
 		fs.SetOutput(env.stderr)
 		fmt.Fprintf(env.stderr, "usage: sluice %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
+		printFlags(env.stderr, fs)
 	}
 	return fs
+}
+
+// printFlags lists flags GNU-style (--name), which is how they are
+// documented; the flag package accepts -name too.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
 }
 
 // parseArgs parses flags anywhere among the arguments (Go's flag package
@@ -118,13 +134,18 @@ func newFlagSet(env *cliIO, name, synopsis string) *flag.FlagSet {
 // positional. Flag syntax errors come back as usage errors; -h as
 // flag.ErrHelp.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	// fs.Parse prints the whole usage on any error; print it only for -h,
+	// and report other errors in one line (finish adds a hint).
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	var positional []string
 	for {
 		before := args
-		fs.SetOutput(io.Discard) // report errors ourselves, once
+		fs.SetOutput(io.Discard)
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return nil, err
 		}
 		if err != nil {
@@ -311,18 +332,20 @@ func parseKeyValue(flagName, s string) (string, string, error) {
 	return k, v, nil
 }
 
-// subcommands dispatches `sluice NOUN VERB ...` to the named verb.
+// subcommand is one verb of `sluice NOUN VERB ...`.
 type subcommand struct {
 	name, synopsis, summary string
 	run                     func(env *cliIO, args []string) error
 }
 
+// runSubcommand dispatches `sluice NOUN VERB ...` to the named verb.
 func runSubcommand(env *cliIO, noun string, subs []subcommand, args []string) int {
 	printUsage := func() {
 		fmt.Fprintf(env.stderr, "usage: sluice %s <command> [flags]\n\ncommands:\n", noun)
 		for _, s := range subs {
-			fmt.Fprintf(env.stderr, "  %-9s %s\n", s.name, s.summary)
+			fmt.Fprintf(env.stderr, "  %-9s %s\n            sluice %s\n", s.name, s.summary, s.synopsis)
 		}
+		fmt.Fprintf(env.stderr, "\nevery command takes --brokers (env %s), --timeout and --verbose;\nrun 'sluice %s <command> -h' for its flags\n", envBrokers, noun)
 	}
 	if len(args) == 0 {
 		printUsage()
