@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/sluice-mq/sluice/internal/broker"
+	"github.com/sluice-mq/sluice/internal/kafka"
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+func init() {
+	register("serve", "run the broker (Kafka protocol on 127.0.0.1:9092 by default)", runServe)
+}
+
+func runServe(args []string) int {
+	cfg, err := loadServeConfig(args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice serve: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, logger, nil); err != nil {
+		logger.Error("sluice serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the broker until ctx is done, then shuts down gracefully: stop
+// accepting, finish in-flight requests, make everything durable, close.
+// ready, if set, is called with the listening address once clients can
+// connect.
+func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	host, port, err := advertisedAddr(cfg, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	b, err := broker.Open(broker.Config{
+		FS: vfs.OS{}, DataDir: dataDir, NodeID: cfg.NodeID, Host: host, Port: port,
+		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: cfg.DefaultPartitions,
+		DefaultDurability: cfg.durability, Logger: logger.With("component", "broker"),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	groups, groupAPIs, closeGroups, err := openGroups(b, logger)
+	if err != nil {
+		ln.Close()
+		b.Close()
+		return err
+	}
+	srv, err := kafka.New(kafka.Config{
+		Broker: b, Groups: groups, GroupAPIs: groupAPIs,
+		NodeID: cfg.NodeID, Host: host, Port: port,
+		MaxRequestBytes: cfg.MaxRequestBytes, IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Logger: logger.With("component", "kafka"),
+	})
+	if err != nil {
+		ln.Close()
+		closeGroups()
+		b.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("sluice started", "listen", ln.Addr().String(),
+		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
+		"data_dir", dataDir, "durability", cfg.Durability)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "reason", context.Cause(ctx))
+	case serveErr = <-served:
+		logger.Error("listener failed; shutting down", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("in-flight requests did not finish in time", "timeout", cfg.ShutdownTimeout)
+	}
+	if serveErr == nil {
+		if err := <-served; !errors.Is(err, kafka.ErrServerClosed) {
+			serveErr = err
+		}
+	}
+	if err := closeGroups(); err != nil {
+		logger.Error("closing group coordinator", "err", err)
+		serveErr = errors.Join(serveErr, err)
+	}
+	if err := b.Close(); err != nil {
+		logger.Error("closing broker", "err", err)
+		return errors.Join(serveErr, err)
+	}
+	logger.Info("sluice stopped")
+	return serveErr
+}
+
+// advertisedAddr is the host and port clients are told to use: the
+// configured advertised address, else the listen address (with the port
+// actually bound, and 127.0.0.1 for an unspecified host).
+func advertisedAddr(cfg serveConfig, bound net.Addr) (string, int32, error) {
+	if cfg.AdvertisedAddr != "" {
+		return splitAdvertised(cfg.AdvertisedAddr)
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return "", 0, err
+	}
+	port := int32(0)
+	if a, ok := bound.(*net.TCPAddr); ok {
+		port = int32(a.Port)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return host, port, nil
+}
+
+// openGroups starts the consumer-group coordinator and returns it with the
+// API keys it serves and its closer. Until internal/group lands the broker
+// runs without one: group keys are not advertised.
+func openGroups(_ *broker.Broker, _ *slog.Logger) (kafka.GroupCoordinator, []kafka.APIRange, func() error, error) {
+	return nil, nil, func() error { return nil }, nil
+}
