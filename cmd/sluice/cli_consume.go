@@ -36,7 +36,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -209,13 +212,11 @@ poll:
 			break
 		}
 		for _, fe := range fetches.Errors() {
-			// Fatal conditions for a CLI: the topic or partition is gone, or
-			// the client is closed. Transient errors are retried by kgo.
 			if isFatalFetchErr(fe.Err) {
-				runErr = fmt.Errorf("consume %s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
+				runErr = fetchErr(fe)
 				break poll
 			}
-			fmt.Fprintf(env.stderr, "sluice consume: %s[%d]: %v\n", fe.Topic, fe.Partition, fe.Err)
+			fmt.Fprintf(env.stderr, "sluice consume: %v (retrying)\n", fetchErr(fe))
 		}
 		iter := fetches.RecordIter()
 		for !iter.Done() && (o.count == 0 || printed < o.count) {
@@ -322,11 +323,35 @@ func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
 	return append(dst, '\n')
 }
 
-// isFatalFetchErr reports a fetch error that retrying cannot fix: kgo
-// retries everything else itself.
+// fetchErr names where a fetch error happened: a partition, or the group.
+func fetchErr(fe kgo.FetchError) error {
+	if fe.Topic == "" || fe.Partition < 0 {
+		return fe.Err
+	}
+	return fmt.Errorf("%s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
+}
+
+// isFatalFetchErr reports a fetch or group error that retrying cannot fix
+// (kgo retries the others itself): the client is closed, the topic is gone
+// or forbidden, or the group session failed with an error that is neither
+// a retriable Kafka error nor a network failure (for example a broker that
+// does not implement the group APIs).
 func isFatalFetchErr(err error) bool {
-	return errors.Is(err, kgo.ErrClientClosed) ||
+	if errors.Is(err, kgo.ErrClientClosed) ||
 		errors.Is(err, kerr.UnknownTopicID) ||
 		errors.Is(err, kerr.TopicAuthorizationFailed) ||
-		errors.Is(err, kerr.GroupAuthorizationFailed)
+		errors.Is(err, kerr.GroupAuthorizationFailed) {
+		return true
+	}
+	var session *kgo.ErrGroupSession
+	if !errors.As(err, &session) {
+		return false
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return !ke.Retriable
+	}
+	var ne net.Error
+	return !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ECONNRESET)
 }
