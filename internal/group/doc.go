@@ -1,0 +1,36 @@
+// Package group is sluice's group coordinator: the classic consumer-group
+// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), the KIP-848
+// consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe) with
+// server-side assignors, committed offsets (OffsetCommit, OffsetFetch,
+// OffsetDelete) and group administration (DescribeGroups, ListGroups,
+// DeleteGroups).
+//
+// Structure: every group is an actor. One goroutine (group.run) owns all
+// of a group's state; Handle posts closures to it and waits for a reply.
+// A request that must wait (a JoinGroup during a rebalance, a SyncGroup from
+// a follower, an OffsetCommit until its bytes are fsynced) parks its reply
+// function in the group state and is answered later by the same goroutine.
+// Time, including timers, comes from an injectable Clock, so the state
+// machines can be driven deterministically by the scripts in testdata/.
+//
+// Durability: offsets and group metadata are records in one internal log,
+// "__consumer_offsets-0", opened on the shared log.Store with the fsync
+// policy. Keys and values use Kafka's __consumer_offsets layouts
+// (OffsetCommitKey/Value, GroupMetadataKey/Value; see journal.go). An
+// OffsetCommit is answered only after Store.WhenDurable reported its batch
+// fsynced, and its offsets become visible to OffsetFetch at that moment.
+// New replays the log before it returns.
+//
+// Mixed protocols: a classic group with members cannot be joined through
+// ConsumerGroupHeartbeat (GROUP_ID_NOT_FOUND) and a consumer group with
+// members cannot be joined through JoinGroup (INCONSISTENT_GROUP_PROTOCOL).
+// An empty group of either type (offsets only) is converted on the first
+// join of the other type; its offsets are kept. This is Kafka's behaviour
+// with group.consumer.migration.policy=disabled; online migration of a
+// populated group is not implemented.
+//
+// What it must never do: block a group's goroutine on I/O or another group;
+// put a Go error string on the wire (every failure is a Kafka error code in
+// the response); read the wall clock directly; answer an OffsetCommit
+// before its bytes are durable.
+package group
