@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -140,7 +141,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
-		if size < minHeaderBytes || size > cfg.MaxRequestBytes {
+		if !frameSizeOK(size, cfg.MaxRequestBytes) {
 			c.logger.Warn("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
 			return
 		}
@@ -172,16 +173,17 @@ func (c *conn) readFailed(what string, err error) {
 // dispatch decodes and starts one request. It returns false when the
 // connection must be closed.
 func (c *conn) dispatch(frame *[]byte) bool {
-	h, err := parseHeader(*frame, flexibleRequest)
+	d, err := c.s.versions.decode(*frame)
 	if err != nil {
 		putBuf(frame)
-		c.logger.Warn("closing connection: bad request header", "err", err)
+		c.logger.Warn("closing connection: "+err.Error(), "key", d.h.key, "version", d.h.version, "client", derefOr(d.h.clientID, ""))
 		return false
 	}
-	if h.key == int16(kmsg.ApiVersions) && !c.s.versions.supports(h.key, h.version) {
-		// KIP-511: answer in v0 with the supported versions so the
-		// client can retry with one of them.
-		sl := newSlot(&h, false)
+	if d.api == nil {
+		// KIP-511: an ApiVersions version above the highest served is
+		// answered in v0 with the supported versions so the client can
+		// retry with one of them.
+		sl := newSlot(&d.h, false)
 		sl.version = 0
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.ErrorCode = errUnsupportedVersion
@@ -191,21 +193,8 @@ func (c *conn) dispatch(frame *[]byte) bool {
 		c.queue <- sl
 		return true
 	}
-	a := c.s.versions.lookup(h.key)
-	if a == nil || h.version < a.min || h.version > a.max {
-		putBuf(frame)
-		c.logger.Warn("closing connection: unsupported API key or version", "key", h.key, "version", h.version, "client", derefOr(h.clientID, ""))
-		return false
-	}
-	req := kmsg.RequestForKey(h.key)
-	req.SetVersion(h.version)
-	if err := req.ReadFrom(h.body); err != nil {
-		putBuf(frame)
-		c.logger.Warn("closing connection: request does not decode", "key", kmsg.NameForKey(h.key), "version", h.version, "err", err)
-		return false
-	}
-	sl := newSlot(&h, responseHeaderV1(h.key, req.IsFlexible()))
-	if a.keepsFrame {
+	sl := newSlot(&d.h, responseHeaderV1(d.h.key, d.req.IsFlexible()))
+	if d.api.keepsFrame {
 		// The decoded request aliases the frame (records); the handler
 		// is done with it when the slot completes.
 		sl.frame = frame
@@ -213,10 +202,44 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	// A frame that is not kept may still be aliased by []byte fields of
 	// the request (group metadata, assignments) that their handlers
 	// retain; it is left to the garbage collector.
-	a.handle(c, sl, req, &h)
+	d.api.handle(c, sl, d.req, &d.h)
 	c.queue <- sl
 	return true
 }
+
+// decoded is a decoded request frame.
+type decoded struct {
+	h   header
+	api *api         // nil for an ApiVersions version above the served range
+	req kmsg.Request // nil when api is nil
+}
+
+// decode parses a request frame (without its size prefix): the header, the
+// API key and version against what is served, and the body with kmsg. An
+// error means the connection must be closed.
+func (t versionTable) decode(frame []byte) (decoded, error) {
+	var d decoded
+	var err error
+	if d.h, err = parseHeader(frame, flexibleRequest); err != nil {
+		return d, err
+	}
+	if d.h.key == int16(kmsg.ApiVersions) && !t.supports(d.h.key, d.h.version) && d.h.version >= 0 {
+		return d, nil
+	}
+	d.api = t.lookup(d.h.key)
+	if d.api == nil || d.h.version < d.api.min || d.h.version > d.api.max {
+		return d, errUnsupported
+	}
+	d.req = kmsg.RequestForKey(d.h.key)
+	d.req.SetVersion(d.h.version)
+	if err := d.req.ReadFrom(d.h.body); err != nil {
+		return d, fmt.Errorf("%w: %s v%d: %v", errUndecodable, kmsg.NameForKey(d.h.key), d.h.version, err)
+	}
+	return d, nil
+}
+
+// frameSizeOK reports whether a request size prefix is acceptable.
+func frameSizeOK(size, max int32) bool { return size >= minHeaderBytes && size <= max }
 
 func derefOr(s *string, def string) string {
 	if s == nil {

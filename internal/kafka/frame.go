@@ -24,9 +24,10 @@ import (
 
 // Errors that close a connection. They are logged, never sent.
 var (
-	errFrameSize   = errors.New("kafka: frame size out of range")
 	errShortHeader = errors.New("kafka: truncated request header")
 	errBadTags     = errors.New("kafka: malformed tagged fields in request header")
+	errUnsupported = errors.New("kafka: unsupported API key or version")
+	errUndecodable = errors.New("kafka: request does not decode")
 )
 
 // minHeaderBytes is api_key + api_version + correlation + client_id length.
