@@ -346,7 +346,7 @@ func (b *Broker) openPartition(t *topicMeta, index int32, cfg log.Config) (*Part
 		ok = false
 	}
 	if !ok {
-		if err := writeFileAtomic(fs, l.Dir(), partitionMetaFile, encodePartitionMeta(t.id)); err != nil {
+		if err := writeFile(fs, l.Dir(), partitionMetaFile, encodePartitionMeta(t.id), false); err != nil {
 			return nil, err
 		}
 	}
