@@ -26,7 +26,8 @@ package main
 // valid UTF-8; otherwise standard base64 with the matching *_encoding field
 // set to "base64". null is a Kafka null.
 //
-// --count N exits after N records. SIGINT or SIGTERM exits cleanly (status 0)
+// --count N exits after N records; --exit-at-end (-e) exits once every
+// partition has been read up to the end offset it had when consuming began. SIGINT or SIGTERM exits cleanly (status 0)
 // after committing, for a group, what was printed.
 
 import (
@@ -42,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -51,14 +53,15 @@ func init() {
 	registerCLI("consume", "print records of a topic", runConsume)
 }
 
-const consumeSynopsis = "consume TOPIC [--from-beginning] [--offset N|earliest|latest|-N] [--partition N] [--group G [--group-protocol classic|consumer]] [--count N] [--format FMT | --json]"
+const consumeSynopsis = "consume TOPIC [--from-beginning] [--offset N|earliest|latest|-N] [--partition N] [--group G [--group-protocol classic|consumer]] [--count N] [--exit-at-end] [--format FMT | --json]"
 
 type consumeOptions struct {
 	global        globalFlags
 	topic         string
 	fromBeginning bool
-	offsetSet     bool
-	offset        kgo.Offset
+	offsetSet     bool      // --offset was given
+	start         startSpec // where each partition starts without a group commit
+	exitAtEnd     bool
 	partition     int32 // -1: all partitions
 	group         string
 	groupProtocol string // "classic" or "consumer" (KIP-848)
@@ -67,23 +70,61 @@ type consumeOptions struct {
 	json          bool
 }
 
+// startSpec is a start position: the log start, the log end, an absolute
+// offset, or N records before the end. It is kept in this form, not only
+// as a kgo.Offset, so --exit-at-end can resolve it against listed offsets.
+type startSpec struct {
+	kind byte  // 's' log start, 'e' log end, 'a' absolute offset n, 'r' n (<0) from the end
+	n    int64 // for 'a' and 'r'
+}
+
+func (s startSpec) kgoOffset() kgo.Offset {
+	switch s.kind {
+	case 's':
+		return kgo.NewOffset().AtStart()
+	case 'a':
+		return kgo.NewOffset().At(s.n)
+	case 'r':
+		return kgo.NewOffset().AtEnd().Relative(s.n)
+	}
+	return kgo.NewOffset().AtEnd()
+}
+
+// resolve is the first offset consumed from a partition whose log spans
+// [logStart, end), with kgo's rule that out-of-range positions are bounded
+// to the log.
+func (s startSpec) resolve(logStart, end int64) int64 {
+	var at int64
+	switch s.kind {
+	case 's':
+		at = logStart
+	case 'a':
+		at = s.n
+	case 'r':
+		at = end + s.n
+	default:
+		at = end
+	}
+	return min(max(at, logStart), end)
+}
+
 // parseOffset reads --offset: an absolute offset, earliest, latest, or -N
 // for N records before the end.
-func parseOffset(s string) (kgo.Offset, error) {
+func parseOffset(s string) (startSpec, error) {
 	switch s {
 	case "earliest", "beginning", "start":
-		return kgo.NewOffset().AtStart(), nil
+		return startSpec{kind: 's'}, nil
 	case "latest", "end":
-		return kgo.NewOffset().AtEnd(), nil
+		return startSpec{kind: 'e'}, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return kgo.Offset{}, usagef("--offset wants a number, earliest or latest, got %q", s)
+		return startSpec{}, usagef("--offset wants a number, earliest or latest, got %q", s)
 	}
 	if n < 0 {
-		return kgo.NewOffset().AtEnd().Relative(n), nil
+		return startSpec{kind: 'r', n: n}, nil
 	}
-	return kgo.NewOffset().At(n), nil
+	return startSpec{kind: 'a', n: n}, nil
 }
 
 // parseConsumeArgs turns the command line into options (table-tested).
@@ -101,6 +142,8 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 	fs.IntVar(&partition, "partition", -1, "consume only this partition")
 	fs.StringVar(&o.group, "group", "", "consume as a member of consumer group `G`, committing printed records")
 	fs.StringVar(&o.groupProtocol, "group-protocol", "classic", "group protocol with --group: classic, or consumer (KIP-848, broker-side assignment)")
+	fs.BoolVar(&o.exitAtEnd, "exit-at-end", false, "exit once every partition is read up to the end it had at start (not with --group)")
+	fs.BoolVar(&o.exitAtEnd, "e", false, "short for --exit-at-end")
 	fs.Int64Var(&o.count, "count", 0, "exit after `N` records (0: never)")
 	fs.StringVar(&format, "format", defaultFormat, "kcat-style output format (%t %p %o %k %v %h %T %K %S, \\n \\t)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per record and line")
@@ -126,8 +169,12 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 	if o.format, err = parseFormat(format); err != nil {
 		return nil, &usageError{msg: err.Error()}
 	}
+	o.start = startSpec{kind: 'e'}
+	if o.fromBeginning {
+		o.start = startSpec{kind: 's'}
+	}
 	if explicit["offset"] {
-		if o.offset, err = parseOffset(offset); err != nil {
+		if o.start, err = parseOffset(offset); err != nil {
 			return nil, err
 		}
 		o.offsetSet = true
@@ -146,18 +193,15 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 	if o.group != "" && (o.offsetSet || o.partition >= 0) {
 		return nil, usagef("--group cannot be combined with --offset or --partition (use 'sluice group seek' to move a group)")
 	}
+	if o.group != "" && o.exitAtEnd {
+		return nil, usagef("--exit-at-end cannot be combined with --group (other members may own partitions)")
+	}
 	return &o, nil
 }
 
 // clientOptions are the kgo options that decide where consuming starts.
 func (o *consumeOptions) clientOptions() []kgo.Opt {
-	start := kgo.NewOffset().AtEnd()
-	switch {
-	case o.offsetSet:
-		start = o.offset
-	case o.fromBeginning:
-		start = kgo.NewOffset().AtStart()
-	}
+	start := o.start.kgoOffset()
 	opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
 	switch {
 	case o.group != "":
@@ -195,8 +239,15 @@ func consume(env *cliIO, args []string) error {
 		return err
 	}
 	defer cl.Close() // for a group: leaves it
-	if err := checkTopic(env, o, cl); err != nil {
+	partitions, err := checkTopic(env, o, cl)
+	if err != nil {
 		return err
+	}
+	var remaining map[int32]int64 // --exit-at-end: partition -> end offset still to reach
+	if o.exitAtEnd {
+		if remaining, err = endsToReach(env, o, cl, partitions); err != nil {
+			return err
+		}
 	}
 
 	out := bufio.NewWriterSize(env.stdout, 64<<10)
@@ -206,7 +257,7 @@ func consume(env *cliIO, args []string) error {
 		runErr  error
 	)
 poll:
-	for o.count == 0 || printed < o.count {
+	for (o.count == 0 || printed < o.count) && (remaining == nil || len(remaining) > 0) {
 		fetches := cl.PollFetches(env.ctx)
 		if env.ctx.Err() != nil {
 			break
@@ -235,6 +286,9 @@ poll:
 			if o.group != "" {
 				cl.MarkCommitRecords(r)
 			}
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
 		}
 		if err := out.Flush(); err != nil {
 			runErr = fmt.Errorf("writing output: %w", err)
@@ -254,9 +308,47 @@ poll:
 	return runErr
 }
 
+// endsToReach lists, for --exit-at-end, the end offset of every consumed
+// partition that has records past its start position.
+func endsToReach(env *cliIO, o *consumeOptions, cl *kgo.Client, partitions int32) (map[int32]int64, error) {
+	ctx, cancel := o.global.opContext(env)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, o.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %q: %w", o.topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, o.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %q: %w", o.topic, err)
+	}
+	remaining := map[int32]int64{}
+	for p := range partitions {
+		if o.partition >= 0 && p != o.partition {
+			continue
+		}
+		s, okS := starts.Lookup(o.topic, p)
+		e, okE := ends.Lookup(o.topic, p)
+		if !okS || !okE {
+			return nil, fmt.Errorf("no offsets listed for %s[%d]", o.topic, p)
+		}
+		if o.start.resolve(s.Offset, e.Offset) < e.Offset {
+			remaining[p] = e.Offset
+		}
+	}
+	return remaining, nil
+}
+
 // checkTopic fails fast, within --timeout, when the topic (or the asked-for
-// partition) does not exist, instead of polling forever.
-func checkTopic(env *cliIO, o *consumeOptions, cl *kgo.Client) error {
+// partition) does not exist, instead of polling forever. It returns the
+// topic's partition count.
+func checkTopic(env *cliIO, o *consumeOptions, cl *kgo.Client) (int32, error) {
 	ctx, cancel := o.global.opContext(env)
 	defer cancel()
 	req := kmsg.NewPtrMetadataRequest()
@@ -265,21 +357,21 @@ func checkTopic(env *cliIO, o *consumeOptions, cl *kgo.Client) error {
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("metadata for topic %q: %w", o.topic, err)
+		return 0, fmt.Errorf("metadata for topic %q: %w", o.topic, err)
 	}
 	for _, t := range resp.Topics {
 		if t.Topic == nil || *t.Topic != o.topic {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return fmt.Errorf("topic %q: %w", o.topic, err)
+			return 0, fmt.Errorf("topic %q: %w", o.topic, err)
 		}
 		if o.partition >= int32(len(t.Partitions)) {
-			return fmt.Errorf("topic %q has %d partition(s); there is no partition %d", o.topic, len(t.Partitions), o.partition)
+			return 0, fmt.Errorf("topic %q has %d partition(s); there is no partition %d", o.topic, len(t.Partitions), o.partition)
 		}
-		return nil
+		return int32(len(t.Partitions)), nil
 	}
-	return fmt.Errorf("topic %q: not in the broker's metadata response", o.topic)
+	return 0, fmt.Errorf("topic %q: not in the broker's metadata response", o.topic)
 }
 
 // recordJSON is one line of `consume --json` (documented at the top).

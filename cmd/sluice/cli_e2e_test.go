@@ -241,6 +241,31 @@ func TestProduceConsume(t *testing.T) {
 	}
 }
 
+func TestConsumeExitAtEnd(t *testing.T) {
+	b := fakeCluster(t)
+	mustCLI(t, b, "", "topic", "create", "dump", "--partitions", "3")
+	r := mustCLI(t, b, "", "consume", "dump", "--from-beginning", "--exit-at-end")
+	if r.stdout != "" {
+		t.Fatalf("empty topic printed %q", r.stdout)
+	}
+	mustCLI(t, b, "a\nb\n", "produce", "dump", "--partition", "0")
+	mustCLI(t, b, "c\n", "produce", "dump", "--partition", "2")
+	r = mustCLI(t, b, "", "consume", "dump", "--from-beginning", "-e", "--format", `%p:%v\n`)
+	got := strings.Fields(r.stdout)
+	slices.Sort(got)
+	if strings.Join(got, " ") != "0:a 0:b 2:c" {
+		t.Fatalf("dump printed %q", r.stdout)
+	}
+	r = mustCLI(t, b, "", "consume", "dump", "--partition", "0", "--offset", "1", "-e")
+	if r.stdout != "b\n" {
+		t.Fatalf("from offset 1 printed %q", r.stdout)
+	}
+	// Starting at the end: nothing to read, exits at once.
+	if r = mustCLI(t, b, "", "consume", "dump", "-e"); r.stdout != "" {
+		t.Fatalf("from the end printed %q", r.stdout)
+	}
+}
+
 func TestProduceFailuresExitNonZero(t *testing.T) {
 	b := fakeCluster(t)
 	mustCLI(t, b, "", "topic", "create", "small", "--partitions", "1")

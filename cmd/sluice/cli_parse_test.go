@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestParseProduceArgs(t *testing.T) {
@@ -90,11 +88,17 @@ func TestParseConsumeArgs(t *testing.T) {
 			return o.topic == "t" && !o.offsetSet && o.partition == -1 && o.count == 0 && !o.json && len(o.format) == 2
 		}},
 		{name: "partition and offset", args: []string{"t", "--partition", "1", "--offset", "5"}, check: func(o *consumeOptions) bool {
-			return o.partition == 1 && o.offsetSet && o.offset.EpochOffset().Offset == 5
+			return o.partition == 1 && o.offsetSet && o.start == startSpec{kind: 'a', n: 5}
 		}},
-		{name: "relative offset", args: []string{"t", "--offset", "-3"}, check: func(o *consumeOptions) bool { return o.offsetSet }},
+		{name: "relative offset", args: []string{"t", "--offset", "-3"}, check: func(o *consumeOptions) bool {
+			return o.offsetSet && o.start == startSpec{kind: 'r', n: -3}
+		}},
+		{name: "default start is the end", args: []string{"t"}, check: func(o *consumeOptions) bool { return o.start.kind == 'e' }},
+		{name: "from beginning", args: []string{"t", "--from-beginning"}, check: func(o *consumeOptions) bool { return o.start.kind == 's' }},
+		{name: "exit at end", args: []string{"t", "-e"}, check: func(o *consumeOptions) bool { return o.exitAtEnd }},
+		{name: "exit at end with group", args: []string{"t", "--exit-at-end", "--group", "g"}, wantErr: "--exit-at-end"},
 		{name: "earliest", args: []string{"--offset", "earliest", "t"}, check: func(o *consumeOptions) bool {
-			return o.offset.EpochOffset().Offset == kgo.NewOffset().AtStart().EpochOffset().Offset
+			return o.start.kind == 's'
 		}},
 		{name: "group", args: []string{"t", "--group", "g", "--from-beginning", "--count", "3"}, check: func(o *consumeOptions) bool {
 			return o.group == "g" && o.fromBeginning && o.count == 3
@@ -165,6 +169,31 @@ func TestParseSeekTarget(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStartSpecResolve(t *testing.T) {
+	tests := []struct {
+		name          string
+		spec          startSpec
+		logStart, end int64
+		want          int64
+	}{
+		{"start", startSpec{kind: 's'}, 5, 10, 5},
+		{"end", startSpec{kind: 'e'}, 5, 10, 10},
+		{"absolute inside", startSpec{kind: 'a', n: 7}, 5, 10, 7},
+		{"absolute below start", startSpec{kind: 'a', n: 1}, 5, 10, 5},
+		{"absolute past end", startSpec{kind: 'a', n: 99}, 5, 10, 10},
+		{"relative", startSpec{kind: 'r', n: -2}, 5, 10, 8},
+		{"relative past start", startSpec{kind: 'r', n: -20}, 5, 10, 5},
+		{"empty log", startSpec{kind: 's'}, 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.spec.resolve(tc.logStart, tc.end); got != tc.want {
+				t.Fatalf("resolve(%d, %d) = %d, want %d", tc.logStart, tc.end, got, tc.want)
 			}
 		})
 	}
