@@ -67,12 +67,15 @@ var topicConfigDefs = sortedDefs([]configDef{
 	{"file.delete.delay.ms", typeLong, "60000", longAtLeast(0), "Accepted and reported; segments are deleted at once.", false},
 	{"flush.messages", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(1), "Accepted and reported; use sluice.durability.", false},
 	{"flush.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(0), "Accepted and reported; use sluice.durability.", false},
+	{"follower.replication.throttled.replicas", typeList, "", anyValue, "Accepted and reported; sluice is a single node.", false},
 	{cfgIndexInterval, typeInt, "4096", intAtLeast(0), "Bytes between entries of the sparse offset index.", true},
+	{"leader.replication.throttled.replicas", typeList, "", anyValue, "Accepted and reported; sluice is a single node.", false},
 	{"local.retention.bytes", typeLong, "-2", longAtLeast(-2), "Accepted and reported; sluice has no tiered storage.", false},
 	{"local.retention.ms", typeLong, "-2", longAtLeast(-2), "Accepted and reported; sluice has no tiered storage.", false},
 	{"max.compaction.lag.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(1), "Accepted and reported; sluice has no compaction.", false},
 	{cfgMaxMessageBytes, typeInt, strconv.Itoa(defaultMaxMessage), intAtLeast(0), "Largest record batch the topic accepts, in bytes.", true},
 	{"message.downconversion.enable", typeBoolean, "true", isBool, "Accepted and reported; sluice never down-converts.", false},
+	{"message.format.version", typeString, "3.0-IV1", anyValue, "Accepted and reported (deprecated in Kafka); batches are always v2.", false},
 	{"message.timestamp.after.max.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(0), "Accepted and reported; not enforced.", false},
 	{"message.timestamp.before.max.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(0), "Accepted and reported; not enforced.", false},
 	{"message.timestamp.difference.max.ms", typeLong, strconv.FormatInt(math.MaxInt64, 10), longAtLeast(0), "Accepted and reported; not enforced.", false},
@@ -169,6 +172,8 @@ func oneOf(values ...string) func(string) error {
 		return fmt.Errorf("must be one of %s", strings.Join(values, ", "))
 	}
 }
+
+func anyValue(string) error { return nil }
 
 func isBool(s string) error {
 	if s != "true" && s != "false" {

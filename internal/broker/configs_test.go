@@ -114,3 +114,17 @@ func TestDurabilityRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestDurabilityDefaultFromBroker(t *testing.T) {
+	td := topicDefaults{durability: log.Durability{Kind: log.DurabilityNone}}
+	d, _ := lookupConfigDef(cfgDurability)
+	if v, src := td.effective(nil, d); v != "none" || src != sourceStaticBroker {
+		t.Fatalf("broker default: %s from %d", v, src)
+	}
+	if v, src := (topicDefaults{}).effective(nil, d); v != "fsync" || src != sourceDefault {
+		t.Fatalf("built-in default: %s from %d", v, src)
+	}
+	if v, src := td.effective(map[string]string{cfgDurability: "interval=5"}, d); v != "interval=5" || src != sourceDynamicTopic {
+		t.Fatalf("topic value: %s from %d", v, src)
+	}
+}
