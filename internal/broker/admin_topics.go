@@ -222,6 +222,9 @@ func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) []createResu
 		at = append(at, i)
 	}
 	if validateOnly || len(changes) == 0 {
+		for _, i := range at {
+			results[i].id = [16]byte{} // nothing was created
+		}
 		return results
 	}
 	fail := func(err error, from int) {

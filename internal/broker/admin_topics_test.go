@@ -73,8 +73,8 @@ func TestCreateTopicsValidateOnlyAndDuplicates(t *testing.T) {
 	req.Version = 4
 	req.ValidateOnly = true
 	req.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "a", NumPartitions: 1, ReplicationFactor: 1}}
-	if code := b.CreateTopics(ctx, req).Topics[0].ErrorCode; code != 0 {
-		t.Fatalf("validate-only: code %d", code)
+	if got := b.CreateTopics(ctx, req).Topics[0]; got.ErrorCode != 0 || got.TopicID != ([16]byte{}) {
+		t.Fatalf("validate-only: %+v", got)
 	}
 	if _, _, ok := b.TopicPartitions("a"); ok {
 		t.Fatal("validate-only created the topic")
@@ -222,6 +222,12 @@ func TestMetadataAllVersions(t *testing.T) {
 		}
 		if resp.Topics[1].ErrorCode != codeInvalidTopic || resp.Topics[2].ErrorCode != codeUnknownTopicOrPartition {
 			t.Fatalf("v%d: codes %d %d", v, resp.Topics[1].ErrorCode, resp.Topics[2].ErrorCode)
+		}
+		if v >= 8 {
+			req.IncludeTopicAuthorizedOperations = true
+			if ops := b.Metadata(ctx, req).Topics[0].AuthorizedOperations; ops != topicOps {
+				t.Fatalf("v%d: requested topic operations %x", v, ops)
+			}
 		}
 		// The response must encode at its version.
 		if enc := resp.AppendTo(nil); len(enc) == 0 {
