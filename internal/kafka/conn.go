@@ -158,8 +158,16 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readFailed logs why reading stopped. Unless the server is shutting down
+// (then in-flight requests finish), the client is gone or misbehaving, so
+// waiting requests (long polls, group waits) are cancelled: their answers
+// could not be delivered anyway.
 func (c *conn) readFailed(what string, err error) {
-	if c.stop.Load() || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+	if c.stop.Load() {
+		return
+	}
+	c.cancel()
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
 	var ne net.Error

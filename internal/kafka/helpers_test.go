@@ -154,13 +154,20 @@ func (c *client) send(req kmsg.Request) int32 {
 }
 
 // readFrame reads one response frame.
-func (c *client) readFrame() ([]byte, error) {
+func (c *client) readFrame() ([]byte, error) { return c.readFrameInto(nil) }
+
+// readFrameInto reads one response frame into buf if it is large enough.
+func (c *client) readFrameInto(buf []byte) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var size [4]byte
 	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, binary.BigEndian.Uint32(size[:]))
+	n := int(binary.BigEndian.Uint32(size[:]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
 	if _, err := io.ReadFull(c.nc, buf); err != nil {
 		return nil, err
 	}
