@@ -23,7 +23,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -306,21 +305,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// jsonBytes renders a key, value or header value for --json output: the
-// text itself when the bytes are valid UTF-8, else standard base64 with
-// encoding "base64"; nil (JSON null) for a Kafka null.
-func jsonBytes(b []byte) (text *string, encoding string) {
-	if b == nil {
-		return nil, ""
-	}
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, ""
-	}
-	s := base64.StdEncoding.EncodeToString(b)
-	return &s, "base64"
 }
 
 // parseKeyValue splits "k=v" at the first '='.

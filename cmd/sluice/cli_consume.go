@@ -33,7 +33,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -372,47 +371,6 @@ func checkTopic(env *cliIO, o *consumeOptions, cl *kgo.Client) (int32, error) {
 		return int32(len(t.Partitions)), nil
 	}
 	return 0, fmt.Errorf("topic %q: not in the broker's metadata response", o.topic)
-}
-
-// recordJSON is one line of `consume --json` (documented at the top).
-type recordJSON struct {
-	Topic         string       `json:"topic"`
-	Partition     int32        `json:"partition"`
-	Offset        int64        `json:"offset"`
-	Timestamp     int64        `json:"timestamp"`
-	Key           *string      `json:"key"`
-	KeyEncoding   string       `json:"key_encoding,omitempty"`
-	Value         *string      `json:"value"`
-	ValueEncoding string       `json:"value_encoding,omitempty"`
-	Headers       []headerJSON `json:"headers"`
-}
-
-type headerJSON struct {
-	Key           string  `json:"key"`
-	Value         *string `json:"value"`
-	ValueEncoding string  `json:"value_encoding,omitempty"`
-}
-
-func appendRecordJSON(dst []byte, r *kgo.Record) []byte {
-	j := recordJSON{
-		Topic:     r.Topic,
-		Partition: r.Partition,
-		Offset:    r.Offset,
-		Timestamp: r.Timestamp.UnixMilli(),
-		Headers:   make([]headerJSON, len(r.Headers)),
-	}
-	j.Key, j.KeyEncoding = jsonBytes(r.Key)
-	j.Value, j.ValueEncoding = jsonBytes(r.Value)
-	for i, h := range r.Headers {
-		j.Headers[i].Key = h.Key
-		j.Headers[i].Value, j.Headers[i].ValueEncoding = jsonBytes(h.Value)
-	}
-	b, err := json.Marshal(j)
-	if err != nil { // cannot happen: every field is a string, number or slice of them
-		panic("sluice consume: encoding a record as JSON: " + err.Error())
-	}
-	dst = append(dst, b...)
-	return append(dst, '\n')
 }
 
 // fetchErr names where a fetch error happened: a partition, or the group.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -263,6 +264,35 @@ func TestConsumeExitAtEnd(t *testing.T) {
 	// Starting at the end: nothing to read, exits at once.
 	if r = mustCLI(t, b, "", "consume", "dump", "-e"); r.stdout != "" {
 		t.Fatalf("from the end printed %q", r.stdout)
+	}
+}
+
+func TestProduceStopsOnInterrupt(t *testing.T) {
+	b := fakeCluster(t)
+	mustCLI(t, b, "", "topic", "create", "typed", "--partitions", "1")
+
+	// A terminal: two lines typed, then nothing more.
+	idle := blockingReader{done: make(chan struct{})}
+	defer close(idle.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env, _, stderr := testIO(ctx, "", map[string]string{envBrokers: b})
+	env.stdin = io.MultiReader(strings.NewReader("one\ntwo\n"), idle)
+	done := make(chan int, 1)
+	go func() { done <- runProduce(env, []string{"typed"}) }()
+	waitFor(t, "both lines to be written", func() bool {
+		r := cli(t, b, "", "topic", "describe", "typed", "--json")
+		var d topicDescribeJSON
+		return r.code == exitOK && json.Unmarshal([]byte(r.stdout), &d) == nil && d.Partitions[0].EndOffset == 2
+	})
+	cancel() // what SIGINT does
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(stderr.String(), "produced 2 record(s)") || !strings.Contains(stderr.String(), "interrupted") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("produce did not stop after interrupt")
 	}
 }
 
