@@ -157,9 +157,12 @@ func (b *Broker) recover() error {
 		if isInternalTopic(name) || expected[name] {
 			continue
 		}
+		// A leftover that cannot be removed only costs disk space: it is
+		// no topic's partition, and a recreated topic of the same name
+		// tells it apart by its partition.meta.
 		b.logger.Warn("removing the log of a deleted topic", "log", name)
 		if err := b.store.Delete(name); err != nil {
-			return fmt.Errorf("broker: remove orphan log %s: %w", name, err)
+			b.logger.Warn("cannot remove the log of a deleted topic", "log", name, "err", err)
 		}
 	}
 	return nil

@@ -2,7 +2,10 @@ package broker
 
 import (
 	"path"
+	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -91,5 +94,34 @@ func TestCorruptMetadataSnapshotFailsOpen(t *testing.T) {
 	if b, err := Open(testConfig(fs)); err == nil {
 		b.Close()
 		t.Fatal("Open succeeded with a damaged metadata snapshot")
+	}
+}
+
+// TestDeleteLongTopicNameThenReopen: the longest legal topic name must not
+// make a later Open fail, even where its partition directory cannot be
+// renamed for removal (a 255-byte name plus a suffix is too long for the
+// OS).
+func TestDeleteLongTopicNameThenReopen(t *testing.T) {
+	cfg := testConfig(vfs.OS{})
+	cfg.DataDir = t.TempDir()
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("x", maxTopicNameLength)
+	createTopic(t, b, name, 1, nil)
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TopicNames = []string{name}
+	if code := b.DeleteTopics(ctx, req).Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("delete: code %d", code)
+	}
+	closeBroker(t, b)
+	b, err = Open(cfg)
+	if err != nil {
+		t.Fatalf("reopen after deleting a long-named topic: %v", err)
+	}
+	defer closeBroker(t, b)
+	if _, _, ok := b.TopicPartitions(name); ok {
+		t.Fatal("deleted topic is back")
 	}
 }
