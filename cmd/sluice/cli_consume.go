@@ -144,7 +144,7 @@ func parseConsumeArgs(env *cliIO, args []string) (*consumeOptions, error) {
 	fs.BoolVar(&o.exitAtEnd, "exit-at-end", false, "exit once every partition is read up to the end it had at start (not with --group)")
 	fs.BoolVar(&o.exitAtEnd, "e", false, "short for --exit-at-end")
 	fs.Int64Var(&o.count, "count", 0, "exit after `N` records (0: never)")
-	fs.StringVar(&format, "format", defaultFormat, "kcat-style output format (%t %p %o %k %v %h %T %K %S, \\n \\t)")
+	fs.StringVar(&format, "format", defaultFormat, "kcat-style output format (%t %p %o %k %v %s %h %T %K %S, \\n \\t)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per record and line")
 	pos, err := parseArgs(fs, args)
 	if err != nil {

@@ -10,6 +10,7 @@ package main
 //	%o  offset                %T  timestamp (milliseconds since the epoch)
 //	%k  key (empty if null)   %K  key length in bytes (-1 if null)
 //	%v  value (empty if null) %S  value length in bytes (-1 if null)
+//	%s  value, as kcat spells it
 //	%h  headers as k=v pairs separated by commas
 //	%%  a literal percent sign
 //
@@ -48,6 +49,7 @@ var formatDirectives = map[byte]formatOp{
 	'o': fmtOffset,
 	'k': fmtKey,
 	'v': fmtValue,
+	's': fmtValue, // kcat's name for the value
 	'h': fmtHeaders,
 	'T': fmtTimestamp,
 	'K': fmtKeyLen,
@@ -88,7 +90,7 @@ func parseFormat(s string) (recordFormat, error) {
 			}
 			op, ok := formatDirectives[s[i]]
 			if !ok {
-				return nil, fmt.Errorf("format %q: unknown directive %%%c (known: %%t %%p %%o %%k %%v %%h %%T %%K %%S %%%%)", s, s[i])
+				return nil, fmt.Errorf("format %q: unknown directive %%%c (known: %%t %%p %%o %%k %%v %%s %%h %%T %%K %%S %%%%)", s, s[i])
 			}
 			flush()
 			parts = append(parts, formatPart{op: op})

@@ -38,6 +38,7 @@ func TestFormat(t *testing.T) {
 		{name: "kcat example", format: `%k %v %o`, record: testRecord(), want: "k1 hello 41"},
 		{name: "every directive", format: `%t|%p|%o|%k|%v|%h|%T|%K|%S`, record: testRecord(),
 			want: "orders|2|41|k1|hello|a=1,b=|1732000000123|2|5"},
+		{name: "kcat value and lengths", format: `%s(%S) %k(%K)`, record: testRecord(), want: "hello(5) k1(2)"},
 		{name: "escapes", format: `%k\t%v\r\n\\`, record: testRecord(), want: "k1\thello\r\n\\"},
 		{name: "percent", format: `100%% %v`, record: testRecord(), want: "100% hello"},
 		{name: "literal only", format: `x`, record: testRecord(), want: "x"},
