@@ -56,8 +56,12 @@ var ErrClosed = errors.New("broker: closed")
 
 // Broker owns the topics of one node.
 //
-// Lock order: pidMu → adminMu → mu → Partition.mu. adminMu serialises every metadata change (check, write, wait for
-// durability, open logs, apply); mu guards state and parts for readers.
+// Lock order: pidMu → adminMu → mu → Partition.mu.
+//
+// adminMu serialises metadata changes (check, open logs, write, wait for
+// durability, apply): its holder may read state without mu, since only it
+// writes. mu guards state and parts: writers hold adminMu and mu, readers
+// hold mu.RLock.
 type Broker struct {
 	cfg      Config
 	logger   *slog.Logger
@@ -66,9 +70,8 @@ type Broker struct {
 	meta     *log.Log
 	defaults topicDefaults
 
-	adminMu            sync.Mutex
-	changesSinceSnap   int   // guarded by adminMu
-	metaSnapshotOffset int64 // guarded by adminMu: offset the last snapshot covers
+	adminMu          sync.Mutex
+	changesSinceSnap int // guarded by adminMu: changes since the last metadata snapshot
 
 	mu    sync.RWMutex
 	state *metaState

@@ -49,7 +49,6 @@ func (b *Broker) replayMeta() error {
 		}
 		from = covered
 	}
-	b.metaSnapshotOffset = from
 	if start := b.meta.LogStartOffset(); start > from {
 		return fmt.Errorf("broker: metadata log starts at offset %d but the snapshot covers only up to %d", start, from)
 	}
@@ -222,7 +221,6 @@ func (b *Broker) snapshotMetaLocked() error {
 		return err
 	}
 	b.changesSinceSnap = 0
-	b.metaSnapshotOffset = covered
 	if covered <= b.meta.HighWatermark() {
 		if _, err := b.meta.DeleteRecords(covered); err != nil {
 			return fmt.Errorf("trim metadata log: %w", err)
