@@ -102,6 +102,17 @@ func TestIdempotenceSurvivesCrash(t *testing.T) {
 	})
 }
 
+func TestCorruptRetryIsNotADuplicate(t *testing.T) {
+	b := openBroker(t, vfs.NewMem())
+	defer closeBroker(t, b)
+	createTopic(t, b, "cr", 1, nil)
+	p := mustPartition(t, b, "cr", 0)
+	runSteps(t, b, p, []step{{"first", batch(2, 3, 0, 0), 0, 0}})
+	bad := batch(2, 3, 0, 0)
+	bad[len(bad)-1] ^= 1
+	runSteps(t, b, p, []step{{"corrupt retry", bad, codeCorruptMessage, 0}})
+}
+
 func TestProduceRequestWithSeveralBatches(t *testing.T) {
 	b := openBroker(t, vfs.NewMem())
 	defer closeBroker(t, b)

@@ -110,6 +110,11 @@ func (p *Partition) Produce(records []byte) (log.AppendResult, int16, error) {
 		if batches > 1 {
 			return log.AppendResult{}, codeDuplicateSequence, nil
 		}
+		// The header fields that matched are inside the CRC: make sure a
+		// damaged batch is not taken for a retry (rare path, full check).
+		if _, _, err := log.ValidateRecordSet(records, 0); err != nil {
+			return log.AppendResult{}, appendErrorCode(err), nil
+		}
 		res := log.AppendResult{BaseOffset: dup.baseOffset, LastOffset: dup.lastOffset, LogAppendTime: -1, Ticket: dup.ticket}
 		if p.log.Config().LogAppendTime {
 			res.LogAppendTime = dup.maxTimestamp
