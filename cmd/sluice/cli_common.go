@@ -53,11 +53,15 @@ type cliIO struct {
 }
 
 // registerCLI registers a client verb with main's registry, giving it the
-// process's standard streams and a context canceled by SIGINT or SIGTERM.
+// process's standard streams and a context canceled by the first SIGINT or
+// SIGTERM.
 func registerCLI(name, summary string, run func(*cliIO, []string) int) {
 	register(name, summary, func(args []string) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		// The first signal asks the verb to wind down; a second one
+		// kills the process as usual.
+		context.AfterFunc(ctx, stop)
 		return run(&cliIO{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, args)
 	})
 }

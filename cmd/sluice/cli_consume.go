@@ -27,8 +27,10 @@ package main
 // set to "base64". null is a Kafka null.
 //
 // --count N exits after N records; --exit-at-end (-e) exits once every
-// partition has been read up to the end offset it had when consuming began. SIGINT or SIGTERM exits cleanly (status 0)
-// after committing, for a group, what was printed.
+// partition has been read up to the end offset it had when consuming began
+// (a partition whose last offsets are transaction markers, which are never
+// returned as records, would keep it waiting). SIGINT or SIGTERM exits
+// cleanly (status 0) after committing, for a group, what was printed.
 
 import (
 	"bufio"
