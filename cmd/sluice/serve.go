@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/sluice-mq/sluice/internal/broker"
+	"github.com/sluice-mq/sluice/internal/group"
 	"github.com/sluice-mq/sluice/internal/kafka"
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -146,9 +147,16 @@ func advertisedAddr(cfg serveConfig, bound net.Addr) (string, int32, error) {
 	return host, port, nil
 }
 
-// openGroups starts the consumer-group coordinator and returns it with the
-// API keys it serves and its closer. Until internal/group lands the broker
-// runs without one: group keys are not advertised.
-func openGroups(_ *broker.Broker, _ *slog.Logger) (kafka.GroupCoordinator, []kafka.APIRange, func() error, error) {
-	return nil, nil, func() error { return nil }, nil
+// openGroups starts the consumer-group coordinator on the broker's store
+// and returns it with the API keys it serves and its closer.
+func openGroups(b *broker.Broker, logger *slog.Logger) (kafka.GroupCoordinator, []kafka.APIRange, func() error, error) {
+	g, err := group.New(group.Config{Store: b.Store(), Topics: b, Logger: logger.With("component", "group")})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var apis []kafka.APIRange
+	for _, a := range group.APIs() {
+		apis = append(apis, kafka.APIRange{Key: a.Key, MinVersion: a.MinVersion, MaxVersion: a.MaxVersion})
+	}
+	return g, apis, g.Close, nil
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluice-mq/sluice/internal/broker"
+	"github.com/sluice-mq/sluice/internal/group"
 	"github.com/sluice-mq/sluice/internal/log"
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -28,14 +29,21 @@ type testServer struct {
 	t      testing.TB
 	srv    *Server
 	broker *broker.Broker
+	groups *group.Coordinator
 	addr   string
 	served chan error
 }
 
 type testOptions struct {
-	cfg  Config
-	bcfg broker.Config
-	wrap func(*broker.Broker) Backend
+	cfg    Config
+	bcfg   broker.Config
+	wrap   func(*broker.Broker) Backend
+	groups bool
+}
+
+// withGroups runs a group coordinator (internal/group) beside the broker.
+func withGroups() serverOpt {
+	return func(o *testOptions) { o.groups = true }
 }
 
 type serverOpt func(*testOptions)
@@ -81,6 +89,18 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 		t.Fatal(err)
 	}
 	o.cfg.Broker = b
+	var coord *group.Coordinator
+	if o.groups {
+		if coord, err = group.New(group.Config{Store: b.Store(), Topics: b, InitialRebalanceDelay: -1}); err != nil {
+			b.Close()
+			ln.Close()
+			t.Fatal(err)
+		}
+		o.cfg.Groups = coord
+		for _, a := range group.APIs() {
+			o.cfg.GroupAPIs = append(o.cfg.GroupAPIs, APIRange{a.Key, a.MinVersion, a.MaxVersion})
+		}
+	}
 	if o.wrap != nil {
 		o.cfg.Broker = o.wrap(b)
 	}
@@ -88,7 +108,7 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, srv: srv, broker: b, addr: ln.Addr().String(), served: make(chan error, 1)}
+	ts := &testServer{t: t, srv: srv, broker: b, groups: coord, addr: ln.Addr().String(), served: make(chan error, 1)}
 	go func() { ts.served <- srv.Serve(ln) }()
 	t.Cleanup(ts.close)
 	return ts
@@ -102,6 +122,11 @@ func (ts *testServer) close() {
 	}
 	if err := <-ts.served; err != ErrServerClosed {
 		ts.t.Errorf("Serve returned %v, want ErrServerClosed", err)
+	}
+	if ts.groups != nil {
+		if err := ts.groups.Close(); err != nil {
+			ts.t.Errorf("group close: %v", err)
+		}
 	}
 	if err := ts.broker.Close(); err != nil {
 		ts.t.Errorf("broker close: %v", err)

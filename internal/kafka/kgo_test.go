@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestFranzGoEndToEnd: franz-go (idempotent by default, negotiating every
@@ -85,5 +86,108 @@ func TestFranzGoEndToEnd(t *testing.T) {
 			lastIndex[k] = i
 			got++
 		})
+	}
+}
+
+// TestFranzGoGroup: two franz-go consumers in one group (classic protocol)
+// split a 4-partition topic, consume everything once and commit; a third
+// client in the same group then finds nothing left to read.
+func TestFranzGoGroup(t *testing.T) {
+	ts := startServer(t, withGroups())
+	ts.createTopic("g", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(ts.addr), kgo.DefaultProduceTopic("g"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))})
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+
+	seen := make(chan string, n)
+	var consumers []*kgo.Client
+	for i := 0; i < 2; i++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(ts.addr), kgo.ConsumerGroup("grp"), kgo.ConsumeTopics("g"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond),
+			kgo.HeartbeatInterval(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		consumers = append(consumers, cl)
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	for _, cl := range consumers {
+		go func(cl *kgo.Client) {
+			for {
+				fs := cl.PollFetches(ctx)
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if fs.IsClientClosed() || ctx.Err() != nil {
+					errs <- ctx.Err()
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) { seen <- string(r.Value) })
+				if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(cl)
+	}
+	got := map[string]bool{}
+	for len(got) < n {
+		select {
+		case v := <-seen:
+			got[v] = true
+		case err := <-errs:
+			t.Fatalf("consumer stopped early (%d of %d): %v", len(got), n, err)
+		case <-ctx.Done():
+			t.Fatalf("consumed %d of %d", len(got), n)
+		}
+	}
+	close(done)
+	for _, cl := range consumers {
+		cl.Close() // wakes PollFetches; leaves the group
+	}
+	for range consumers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Offsets were committed: a new member starts at the end.
+	adm, err := kgo.NewClient(kgo.SeedBrokers(ts.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = "grp"
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = "g", []int32{0, 1, 2, 3}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			committed += p.Offset
+		}
+	}
+	if committed != n {
+		t.Fatalf("committed offsets sum to %d, want %d", committed, n)
 	}
 }
