@@ -234,3 +234,11 @@ func TestReadLinesStopsOnCancel(t *testing.T) {
 		t.Fatal("readLines did not return after cancel")
 	}
 }
+
+func TestVerbsRegistered(t *testing.T) {
+	for _, name := range []string{"topic", "produce", "consume", "group"} {
+		if c, ok := commands[name]; !ok || c.summary == "" || c.run == nil {
+			t.Errorf("verb %q is not registered with main's registry", name)
+		}
+	}
+}
