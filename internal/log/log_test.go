@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,5 +317,33 @@ func TestDeleteAndRecreate(t *testing.T) {
 	l, _ = s2.Open("t-0", Config{})
 	if l.NextOffset() != 2 {
 		t.Fatalf("after crash next %d, want 2", l.NextOffset())
+	}
+}
+
+// TestDeleteLongName: a log whose name is as long as a directory name may
+// be (a 249-character topic plus "-N") can be deleted and recreated on the
+// real file system.
+func TestDeleteLongName(t *testing.T) {
+	dir := tempDir(t)
+	s, err := OpenStore(vfs.OS{}, dir, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := strings.Repeat("x", 249) + "-12"
+	for i := 0; i < 2; i++ {
+		l, err := s.Open(name, Config{Durability: Durability{Kind: DurabilityNone}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.NextOffset() != 0 {
+			t.Fatalf("recreated log starts at %d", l.NextOffset())
+		}
+		if _, err := l.Append(makeBatch(1, 10, 1, 1), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(name); err != nil {
+			t.Fatalf("delete %d-byte name: %v", len(name), err)
+		}
 	}
 }

@@ -30,7 +30,9 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 
 	inc, ok, err := readUint64File(s.fs, path.Join(dir, metaFile))
 	if err != nil {
-		return nil, fmt.Errorf("open log %s: %w", name, err)
+		// Torn at creation: nothing was acknowledged under it.
+		s.logger.Warn("damaged log meta file; new incarnation", "log", name, "err", err)
+		ok = false
 	}
 	if !ok {
 		// Created but its meta file never became durable: nothing in it was
@@ -220,9 +222,13 @@ func (seg *segment) openTrusted(limit int64, interval int32) error {
 		seg.maxTS.Store(last.ts)
 		seg.maxTSOffset.Store(seg.base + int64(last.rel))
 	}
-	if loaded && int(seg.offsets.n.Load()) == loadedOffsets && int(seg.times.n.Load()) == loadedTimes {
+	switch {
+	case loaded && int(seg.offsets.n.Load()) == loadedOffsets && int(seg.times.n.Load()) == loadedTimes:
 		// The files on disk say exactly what memory holds.
 		seg.persistedOffset, seg.persistedTime = loadedOffsets, loadedTimes
+	case seg.offsets.n.Load() == 0 && seg.times.n.Load() == 0:
+		// Nothing to index (an empty segment): nothing to write.
+		seg.persistedOffset, seg.persistedTime = 0, 0
 	}
 	seg.written.Store(limit)
 	seg.next.Store(next)

@@ -21,8 +21,11 @@ var errNotExist = fs.ErrNotExist
 
 // Store-level files. Part of the on-disk format.
 const (
-	checkpointFile    = "checkpoint"
-	deletedDirSuffix  = ".deleted"
+	checkpointFile = "checkpoint"
+	// deletedDirPrefix starts the name a deleted log's directory is renamed
+	// to before removal: fixed length (whatever the log's name, so a
+	// 255-byte name stays legal) and with a '~', which no topic name has.
+	deletedDirPrefix  = "~deleted-"
 	checkpointMagic   = "SLCP"
 	checkpointVersion = 1
 )
@@ -40,9 +43,10 @@ type Store struct {
 	opts   StoreOptions
 	logger Logger
 
-	mu     sync.Mutex // guards logs and closed
-	logs   map[string]*Log
-	closed bool
+	mu       sync.Mutex // guards logs, creating and closed
+	logs     map[string]*Log
+	creating map[string]chan struct{} // closed when the creation ends
+	closed   bool
 
 	commit *committer
 	fatal  atomic.Pointer[error]
@@ -131,7 +135,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 	opts = opts.withDefaults()
 	s := &Store{
 		fs: fsys, dir: dir, opts: opts, logger: opts.Logger,
-		logs: make(map[string]*Log),
+		logs: make(map[string]*Log), creating: make(map[string]chan struct{}),
 		stop: make(chan struct{}),
 	}
 	s.commit = &committer{
@@ -165,7 +169,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		if err != nil || !isDir {
 			continue
 		}
-		if strings.HasSuffix(name, deletedDirSuffix) {
+		if strings.HasPrefix(name, deletedDirPrefix) {
 			if err := fsys.RemoveAll(path.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("remove deleted log %s: %w", name, err)
 			}
@@ -208,26 +212,50 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 }
 
 // Open returns the partition log called name, creating it if it does not
-// exist, with cfg as its configuration.
+// exist, with cfg as its configuration. Creation (a few fsyncs) runs
+// without the store lock, so many logs can be created concurrently.
 func (s *Store) Open(name string, cfg Config) (*Log, error) {
 	if err := validLogName(name); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	if l, ok := s.logs[name]; ok {
-		l.SetConfig(cfg)
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if l, ok := s.logs[name]; ok {
+			s.mu.Unlock()
+			l.SetConfig(cfg)
+			return l, nil
+		}
+		if wait, busy := s.creating[name]; busy {
+			s.mu.Unlock()
+			<-wait
+			continue
+		}
+		done := make(chan struct{})
+		s.creating[name] = done
+		s.mu.Unlock()
+
+		l, err := s.createLog(name, cfg)
+		s.mu.Lock()
+		delete(s.creating, name)
+		close(done)
+		if err == nil {
+			if s.closed {
+				err = ErrClosed
+				l.close()
+			} else {
+				s.logs[name] = l
+			}
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 		return l, nil
 	}
-	l, err := s.createLog(name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.logs[name] = l
-	return l, nil
 }
 
 // Lookup returns an open log by name.
@@ -240,7 +268,7 @@ func (s *Store) Lookup(name string) (*Log, bool) {
 
 func validLogName(name string) error {
 	if name == "" || name == "." || name == ".." || name == journalDir || strings.ContainsAny(name, "/\\\x00") ||
-		strings.HasSuffix(name, deletedDirSuffix) || len(name) > 1<<10 {
+		strings.HasPrefix(name, deletedDirPrefix) || len(name) > 255 {
 		return fmt.Errorf("log: invalid log name %q", name)
 	}
 	return nil
@@ -256,13 +284,30 @@ func (s *Store) createLog(name string, cfg Config) (*Log, error) {
 	if err := s.fs.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("create log %s: %w", name, err)
 	}
-	if err := writeUint64File(s.fs, dir, metaFile, inc); err != nil {
+	// The meta file need not be replaced atomically: nothing is
+	// acknowledged before creation returns, and a torn meta file reads as
+	// missing, which gives the log a fresh incarnation.
+	mf, err := s.fs.Create(path.Join(dir, metaFile))
+	if err == nil {
+		var m [12]byte
+		binary.BigEndian.PutUint64(m[:], inc)
+		binary.BigEndian.PutUint32(m[8:], crc32c(m[:8]))
+		if _, err = mf.WriteAt(m[:], 0); err == nil {
+			err = mf.Sync()
+		}
+		if cerr := mf.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create log %s: %w", name, err)
 	}
 	seg, err := createSegment(s.fs, dir, 0, s.now())
 	if err != nil {
 		return nil, err
 	}
+	// One directory fsync makes meta and the segment's entries durable,
+	// one more the log directory's own entry.
 	if err := s.fs.SyncDir(dir); err != nil {
 		seg.release()
 		return nil, fmt.Errorf("create log %s: %w", name, err)
@@ -319,7 +364,7 @@ func (s *Store) Delete(name string) error {
 		return fmt.Errorf("log: delete %s: %w", name, errNotExist)
 	}
 	l.close()
-	gone := l.dir + deletedDirSuffix
+	gone := path.Join(s.dir, fmt.Sprintf("%s%016x", deletedDirPrefix, l.incarnation))
 	if err := s.fs.Rename(l.dir, gone); err != nil {
 		return fmt.Errorf("log: delete %s: %w", name, err)
 	}
