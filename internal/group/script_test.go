@@ -552,6 +552,9 @@ func (s *script) check(resp kmsg.Response, expect map[string]string, name string
 	got := map[string]string{}
 	switch r := resp.(type) {
 	case *kmsg.JoinGroupResponse:
+		if r.MemberID != "" && name != "" {
+			s.ids[name] = r.MemberID
+		}
 		for _, m := range r.Members {
 			// Scripts use the member's name as its protocol metadata,
 			// which names members the script has not heard from yet.
@@ -683,6 +686,7 @@ func (s *script) check(resp kmsg.Response, expect map[string]string, name string
 			}
 			ms = append(ms, fmt.Sprintf("%s@%d[%s]", s.nameOf(m.MemberID), m.MemberEpoch, strings.Join(parts, ";")))
 		}
+		sort.Strings(ms)
 		got["members"] = strings.Join(ms, ",")
 	default:
 		s.fatalf("unexpected response %T", resp)
