@@ -233,6 +233,11 @@ func (g *globalFlags) connect(env *cliIO, extra ...kgo.Opt) (*kgo.Client, error)
 		kgo.ClientID("sluice-cli"),
 		kgo.DialTimeout(min(g.timeout, 5*time.Second)),
 		kgo.RetryTimeout(g.timeout),
+		// Bounds each response wait beyond the request's own timeout;
+		// without it a peer that accepts connections and never answers
+		// holds the connection handshake for kgo's default 10s,
+		// whatever the context says.
+		kgo.RequestTimeoutOverhead(g.timeout),
 	}
 	if g.verbose {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(env.stderr, kgo.LogLevelDebug, nil)))

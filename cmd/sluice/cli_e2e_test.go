@@ -190,6 +190,42 @@ func TestUnreachableBrokerFailsFast(t *testing.T) {
 	}
 }
 
+// A listener that accepts connections and never answers (a hung broker, or
+// something that is not Kafka): the CLI must still give up within --timeout.
+func TestSilentBrokerFailsWithinTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer func() {
+		l.Close()
+		<-accepted
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	r := cli(t, l.Addr().String(), "", "topic", "list", "--timeout", "1s")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %v with --timeout 1s", took)
+	}
+	if r.code != exitFail || !strings.Contains(r.stderr, "cannot reach any broker") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 func TestProduceConsume(t *testing.T) {
 	b := fakeCluster(t)
 	mustCLI(t, b, "", "topic", "create", "events", "--partitions", "2")
