@@ -36,7 +36,8 @@ type conn struct {
 	writerDone chan struct{}
 	stop       atomic.Bool // set by Server.Shutdown: read no more requests
 
-	sizeBuf [4]byte // owned by the reader
+	sizeBuf       [4]byte // owned by the reader
+	writerStarted bool    // owned by the reader: the writer starts with the first request
 
 	groupOnce sync.Once
 	groupQ    chan groupJob
@@ -76,6 +77,8 @@ type slot struct {
 	frame      *[]byte
 }
 
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 var slotPool = sync.Pool{New: func() any { return &slot{done: make(chan struct{}, 1)} }}
 
 func newSlot(h *header, headerV1 bool) *slot {
@@ -103,10 +106,13 @@ func (sl *slot) recycle() {
 
 func (c *conn) serve() {
 	defer c.s.connDone(c)
-	go c.writeLoop()
 	c.readLoop()
 	close(c.queue)
-	<-c.writerDone
+	if c.writerStarted {
+		<-c.writerDone
+	} else {
+		close(c.writerDone)
+	}
 	c.handlers.Wait()
 	c.cancel()
 	c.nc.Close()
@@ -146,8 +152,21 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
+		// Read the API key before allocating: only Produce may use the
+		// full request size. Other requests decode into structures up to
+		// ~15 times their wire size, so their frames are held smaller.
+		if _, err := io.ReadFull(c.nc, c.sizeBuf[:2]); err != nil {
+			c.readFailed("read request key", err)
+			return
+		}
+		key := int16(binary.BigEndian.Uint16(c.sizeBuf[:2]))
+		if key != int16(kmsg.Produce) && size > cfg.MaxNonProduceRequestBytes {
+			c.logger.Warn("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
+			return
+		}
 		frame := getBuf(int(size))
-		if _, err := io.ReadFull(c.nc, *frame); err != nil {
+		copy(*frame, c.sizeBuf[:2])
+		if _, err := io.ReadFull(c.nc, (*frame)[2:]); err != nil {
 			putBuf(frame)
 			c.readFailed("read request", err)
 			return
@@ -198,7 +217,7 @@ func (c *conn) dispatch(frame *[]byte) bool {
 		resp.ApiKeys = c.s.apiKeys
 		putBuf(frame)
 		sl.respond(resp)
-		c.queue <- sl
+		c.enqueue(sl)
 		return true
 	}
 	sl := newSlot(&d.h, responseHeaderV1(d.h.key, d.req.IsFlexible()))
@@ -211,8 +230,19 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	// the request (group metadata, assignments) that their handlers
 	// retain; it is left to the garbage collector.
 	d.api.handle(c, sl, d.req, &d.h)
-	c.queue <- sl
+	c.enqueue(sl)
 	return true
+}
+
+// enqueue hands a started request to the writer, starting the writer with
+// the first request: a connection that never sends one costs no writer
+// goroutine.
+func (c *conn) enqueue(sl *slot) {
+	if !c.writerStarted {
+		c.writerStarted = true
+		go c.writeLoop()
+	}
+	c.queue <- sl
 }
 
 // decoded is a decoded request frame.
@@ -261,9 +291,15 @@ func derefOr(s *string, def string) string {
 // without writing.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	// The write buffer is taken from a pool while there are responses to
+	// write and given back whenever the writer waits, so idle connections
+	// hold none.
+	var bw *bufio.Writer
 	failed := false
 	flush := func() {
+		if bw == nil {
+			return
+		}
 		if !failed && bw.Buffered() > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 			if err := bw.Flush(); err != nil {
@@ -271,6 +307,9 @@ func (c *conn) writeLoop() {
 				failed = true
 			}
 		}
+		bw.Reset(nil)
+		writerPool.Put(bw)
+		bw = nil
 	}
 	for {
 		var sl *slot
@@ -290,6 +329,10 @@ func (c *conn) writeLoop() {
 		default:
 			flush()
 			<-sl.done
+		}
+		if bw == nil {
+			bw = writerPool.Get().(*bufio.Writer)
+			bw.Reset(c.nc)
 		}
 		if !failed && !sl.noResponse {
 			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))

@@ -171,3 +171,16 @@ func TestProduceManyPartitions(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceMayUseFullRequestSize: the smaller frame limit for other keys
+// does not apply to Produce.
+func TestProduceMayUseFullRequestSize(t *testing.T) {
+	ts := startServer(t, withServerConfig(func(c *Config) { c.MaxNonProduceRequestBytes = 64 << 10 }))
+	ts.createTopic("big", 1)
+	c := ts.dial()
+	defer c.close()
+	resp := c.request(produceRequest(9, -1, "big", 0, makeBatch(100, bytes.Repeat([]byte{'b'}, 1000)))).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("error %d", code)
+	}
+}

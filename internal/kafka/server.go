@@ -14,9 +14,11 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxRequestBytes = 100 << 20
-	DefaultIdleTimeout     = 10 * time.Minute
-	DefaultFrameTimeout    = 30 * time.Second
-	DefaultWriteTimeout    = 2 * time.Minute
+	// DefaultMaxNonProduceRequestBytes: see Config.MaxNonProduceRequestBytes.
+	DefaultMaxNonProduceRequestBytes = 8 << 20
+	DefaultIdleTimeout               = 10 * time.Minute
+	DefaultFrameTimeout              = 30 * time.Second
+	DefaultWriteTimeout              = 2 * time.Minute
 	// maxInFlight bounds the requests one connection may have started but
 	// not yet answered. The reader stops reading when it is reached, which
 	// is the back-pressure a slow client or a slow disk gets.
@@ -56,6 +58,11 @@ type Config struct {
 	// MiB). Larger frames close the connection before anything is
 	// allocated for them.
 	MaxRequestBytes int32
+	// MaxNonProduceRequestBytes is the largest frame accepted for any key
+	// but Produce (default 8 MiB): kmsg decodes arrays into structures
+	// several times larger than their wire form, so this bounds the memory
+	// one hostile request can make the broker allocate.
+	MaxNonProduceRequestBytes int32
 	// IdleTimeout closes a connection with no request started for this
 	// long (default 10 minutes).
 	IdleTimeout time.Duration
@@ -75,6 +82,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if c.MaxNonProduceRequestBytes <= 0 {
+		c.MaxNonProduceRequestBytes = DefaultMaxNonProduceRequestBytes
+	}
+	c.MaxNonProduceRequestBytes = min(c.MaxNonProduceRequestBytes, c.MaxRequestBytes)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,7 +90,7 @@ func TestAPIVersionsInvalidSoftwareName(t *testing.T) {
 }
 
 func TestClosesConnection(t *testing.T) {
-	ts := startServer(t, withServerConfig(func(c *Config) { c.MaxRequestBytes = 1 << 20 }))
+	ts := startServer(t, withServerConfig(func(c *Config) { c.MaxRequestBytes, c.MaxNonProduceRequestBytes = 1<<20, 64<<10 }))
 	frameOf := func(req kmsg.Request) []byte {
 		return kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)
 	}
@@ -104,6 +105,7 @@ func TestClosesConnection(t *testing.T) {
 		{"negative size", []byte{0xff, 0xff, 0xff, 0xfe}},
 		{"2 GiB size", []byte{0x7f, 0xff, 0xff, 0xff}},
 		{"request too large", binary.BigEndian.AppendUint32(nil, 1<<20+1)},
+		{"non-produce request too large", append(binary.BigEndian.AppendUint32(nil, 64<<10+1), 0, 3)},
 		{"size below header", []byte{0, 0, 0, 4, 0, 0, 0, 0}},
 		{"unsupported version", frameOf(unsupported)},
 		{"below min version", frameOf(fetchV3)},
@@ -309,4 +311,33 @@ func produceRequest(version, acks int16, topic string, partition int32, records 
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	return req
+}
+
+// TestIdleConnectionsAreCheap: a connection that sends nothing costs one
+// goroutine (its reader) and no write buffer; the server stays responsive
+// with many of them open.
+func TestIdleConnectionsAreCheap(t *testing.T) {
+	ts := startServer(t)
+	const n = 500
+	base := runtime.NumGoroutine()
+	var idle []*client
+	defer func() {
+		for _, c := range idle {
+			c.close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		idle = append(idle, ts.dial())
+	}
+	waitFor(t, "connections registered", func() bool {
+		ts.srv.mu.Lock()
+		defer ts.srv.mu.Unlock()
+		return len(ts.srv.conns) == n
+	})
+	if grew := runtime.NumGoroutine() - base; grew > n+n/10 {
+		t.Fatalf("%d idle connections started %d goroutines, want about one each", n, grew)
+	}
+	c := ts.dial()
+	defer c.close()
+	c.request(kmsg.NewPtrApiVersionsRequest())
 }
