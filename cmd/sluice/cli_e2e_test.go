@@ -422,7 +422,7 @@ func TestGroupLifecycle(t *testing.T) {
 	if o := d.Offsets[0]; o.Topic != "jobs" || o.CommittedOffset != 5 || o.EndOffset != 10 || o.Lag != 5 {
 		t.Fatalf("offsets = %+v", o)
 	}
-	if text := mustCLI(t, b, "", "group", "describe", "workers").stdout; !strings.Contains(text, "Total lag: 5") {
+	if text := mustCLI(t, b, "", "group", "describe", "workers").stdout; !strings.Contains(text, "Total lag: 5") || !strings.Contains(text, "Group protocol: classic") {
 		t.Fatalf("describe text:\n%s", text)
 	}
 

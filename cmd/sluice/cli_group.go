@@ -348,24 +348,27 @@ func groupDescribe(env *cliIO, args []string) error {
 		return writeJSON(env.stdout, out)
 	}
 	w := env.stdout
-	fmt.Fprintf(w, "Group: %s\nState: %s\nProtocol: %s (%s/%s)\nCoordinator: %d\nMembers: %d\nTotal lag: %d\n\n",
-		out.Group, out.State, out.GroupProtocol, out.ProtocolType, out.Protocol, out.Coordinator, len(out.Members), out.TotalLag)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
-	for _, m := range out.Members {
-		inst := "-"
-		if m.InstanceID != nil {
-			inst = *m.InstanceID
+	fmt.Fprintf(w, "Group: %s\nState: %s\nGroup protocol: %s\nProtocol type: %s\nAssignor: %s\nCoordinator: %d\nMembers: %d\nTotal lag: %d\n",
+		out.Group, out.State, out.GroupProtocol, orDash(out.ProtocolType), orDash(out.Protocol), out.Coordinator, len(out.Members), out.TotalLag)
+	if len(out.Members) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tINSTANCE\tCLIENT\tHOST\tASSIGNMENT")
+		for _, m := range out.Members {
+			inst := "-"
+			if m.InstanceID != nil {
+				inst = *m.InstanceID
+			}
+			var as []string
+			for _, tp := range m.Assignment {
+				as = append(as, tp.Topic+"["+joinInt32(tp.Partitions)+"]")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, strings.Join(as, " "))
 		}
-		var as []string
-		for _, tp := range m.Assignment {
-			as = append(as, tp.Topic+"["+joinInt32(tp.Partitions)+"]")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.MemberID, inst, m.ClientID, m.ClientHost, strings.Join(as, " "))
+		tw.Flush()
 	}
-	tw.Flush()
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tEND\tLAG\tMEMBER\tERROR")
 	for _, o := range out.Offsets {
 		member := o.MemberID
@@ -406,4 +409,11 @@ func groupDelete(env *cliIO, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "deleted group %q\n", group)
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
