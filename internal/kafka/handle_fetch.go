@@ -117,8 +117,7 @@ func (f *fetchState) prepare(c *conn, r *kmsg.FetchRequest) {
 		t := &r.Topics[i]
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
-			f.parts = append(f.parts, fetchPart{})
-			fp := &f.parts[len(f.parts)-1]
+			fp := f.nextPart()
 			fp.topic, fp.partition = i, p.Partition
 			fp.offset, fp.maxBytes = p.FetchOffset, int64(p.PartitionMaxBytes)
 			fp.hw, fp.logStart = -1, -1
@@ -147,6 +146,20 @@ func (f *fetchState) prepare(c *conn, r *kmsg.FetchRequest) {
 			fp.log = part.Log()
 		}
 	}
+}
+
+// nextPart appends a cleared part, keeping the read result's slices of a
+// pooled state for reuse.
+func (f *fetchState) nextPart() *fetchPart {
+	n := len(f.parts)
+	if n < cap(f.parts) {
+		f.parts = f.parts[:n+1]
+		res := f.parts[n].res
+		f.parts[n] = fetchPart{res: res}
+	} else {
+		f.parts = append(f.parts, fetchPart{})
+	}
+	return &f.parts[n]
 }
 
 // readAll reads every partition within the byte limits. It returns the
