@@ -36,6 +36,8 @@ type conn struct {
 	writerDone chan struct{}
 	stop       atomic.Bool // set by Server.Shutdown: read no more requests
 
+	sf sendfileState // owned by the writer
+
 	sizeBuf       [4]byte // owned by the reader
 	writerStarted bool    // owned by the reader: the writer starts with the first request
 

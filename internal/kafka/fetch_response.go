@@ -187,14 +187,12 @@ var errShortRegion = errors.New("kafka: log region shorter than promised")
 // descriptors and the region is large, else through the write buffer.
 func (c *conn) writeRegion(bw *bufio.Writer, rg log.Region) error {
 	if rg.Len >= sendfileMin {
-		if fder, ok := rg.File.(vfs.Fder); ok {
-			if sc, ok := c.nc.(syscall.Conn); ok {
-				if err := bw.Flush(); err != nil {
-					return err
-				}
-				sendfileCalls.Add(1)
-				return sendfile(sc, int(fder.Fd()), rg.Pos, rg.Len)
+		if fder, ok := rg.File.(vfs.Fder); ok && c.rawConn() != nil {
+			if err := bw.Flush(); err != nil {
+				return err
 			}
+			sendfileCalls.Add(1)
+			return c.sendfile(int(fder.Fd()), rg.Pos, rg.Len)
 		}
 	}
 	pos, end := rg.Pos, rg.Pos+rg.Len
@@ -223,38 +221,64 @@ func (c *conn) writeRegion(bw *bufio.Writer, rg log.Region) error {
 	return nil
 }
 
+// sendfileState is the writer's sendfile in progress. It lives in the conn
+// with a step function bound once, so a sendfile allocates nothing.
+type sendfileState struct {
+	raw    syscall.RawConn
+	step   func(fd uintptr) bool
+	inFd   int
+	offset int64
+	remain int64
+	err    error
+}
+
+// rawConn returns the connection's raw descriptor access, or nil if the
+// connection has none (then regions are copied). Writer goroutine only.
+func (c *conn) rawConn() syscall.RawConn {
+	if c.sf.step == nil {
+		c.sf.step = c.sendfileStep
+		if sc, ok := c.nc.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				c.sf.raw = rc
+			}
+		}
+	}
+	return c.sf.raw
+}
+
 // sendfile copies n bytes at off of file descriptor fd to the connection,
 // waiting for the socket to drain through the runtime poller (so the
 // connection's write deadline applies).
-func sendfile(sc syscall.Conn, fd int, off, n int64) error {
-	rc, err := sc.SyscallConn()
-	if err != nil {
+func (c *conn) sendfile(fd int, off, n int64) error {
+	sf := &c.sf
+	sf.inFd, sf.offset, sf.remain, sf.err = fd, off, n, nil
+	if err := sf.raw.Write(sf.step); err != nil {
 		return err
 	}
-	var serr error
-	werr := rc.Write(func(s uintptr) bool {
-		for n > 0 {
-			w, err := syscall.Sendfile(int(s), fd, &off, int(min(n, 1<<30)))
-			if w > 0 {
-				n -= int64(w)
-			}
-			switch {
-			case err == syscall.EAGAIN:
-				return false // wait until writable
-			case err == syscall.EINTR:
-				continue
-			case err != nil:
-				serr = err
-				return true
-			case w == 0:
-				serr = errShortRegion
-				return true
-			}
+	return sf.err
+}
+
+// sendfileStep is called by RawConn.Write with the socket; false means
+// "wait until writable and call again".
+func (c *conn) sendfileStep(s uintptr) bool {
+	sf := &c.sf
+	for sf.remain > 0 {
+		w, err := syscall.Sendfile(int(s), sf.inFd, &sf.offset, int(min(sf.remain, 1<<30)))
+		if w > 0 {
+			sf.remain -= int64(w)
 		}
-		return true
-	})
-	if werr != nil {
-		return werr
+		switch {
+		case err == syscall.EAGAIN:
+			return false
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			sf.err = err
+			return true
+		case w == 0:
+			sf.err = errShortRegion
+			return true
+		}
 	}
-	return serr
+	return true
 }

@@ -1,0 +1,71 @@
+package kafka
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/sluice-mq/sluice/internal/log"
+)
+
+// TestProduceAllocsPerRecord: a produce request's allocations (server and
+// test client together, the client reusing its buffers) do not grow with
+// the number of records in its batch.
+func TestProduceAllocsPerRecord(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ts := startServer(t, withDurability(log.Durability{Kind: log.DurabilityNone}))
+	ts.createTopic("alloc", 1)
+	c := ts.dial()
+	defer c.close()
+	buf := make([]byte, 4096)
+	measure := func(records int) float64 {
+		frame := c.f.AppendRequest(nil, produceRequest(9, -1, "alloc", 0, makeBatch(records, []byte("0123456789"))), 1)
+		return testing.AllocsPerRun(200, func() {
+			if _, err := c.nc.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.readFrameInto(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	one, many := measure(1), measure(1000)
+	t.Logf("allocations per produce request: %.1f (1 record), %.1f (1000 records)", one, many)
+	if many > one+1 {
+		t.Fatalf("1000 records cost %.1f allocations, 1 record %.1f: allocation per record", many, one)
+	}
+}
+
+// TestFetchAllocsPerBatch: a fetch's allocations do not grow with the
+// number of batches it returns.
+func TestFetchAllocsPerBatch(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ts := startServer(t, withDurability(log.Durability{Kind: log.DurabilityNone}))
+	ts.createTopic("alloc", 1)
+	ts.produceN("alloc", 0, 100, 10, 100)
+	c := ts.dial()
+	defer c.close()
+	buf := make([]byte, 1<<20)
+	batch := len(makeBatch(10, bytes.Repeat([]byte{0}, 100)))
+	measure := func(batches int) float64 {
+		req := fetchRequest(11, "alloc", 0, 0, 0, 0)
+		req.Topics[0].Partitions[0].PartitionMaxBytes = int32(batches * batch)
+		frame := c.f.AppendRequest(nil, req, 1)
+		return testing.AllocsPerRun(200, func() {
+			if _, err := c.nc.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.readFrameInto(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	one, many := measure(1), measure(100)
+	t.Logf("allocations per fetch: %.1f (1 batch), %.1f (100 batches)", one, many)
+	if many > one+1 {
+		t.Fatalf("100 batches cost %.1f allocations, 1 batch %.1f", many, one)
+	}
+}
