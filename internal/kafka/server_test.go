@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -340,4 +341,49 @@ func TestIdleConnectionsAreCheap(t *testing.T) {
 	c := ts.dial()
 	defer c.close()
 	c.request(kmsg.NewPtrApiVersionsRequest())
+}
+
+// TestShutdownFinishesInFlight: Shutdown answers a long-polling fetch at
+// once, waits for a produce that waits for its fsync, then closes the
+// connection; new connections are refused.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	gfs := &gatedFS{FS: vfs.OS{}}
+	ts := startServer(t, withFS(gfs))
+	ts.createTopic("s", 2)
+	c := ts.dial()
+	defer c.close()
+	fetch := fetchRequest(11, "s", 1, 0, 60_000, 1)
+	fetchCorr := c.send(fetch)
+	release := gfs.hold()
+	prod := produceRequest(9, -1, "s", 0, makeBatch(1, []byte("in flight")))
+	prodCorr := c.send(prod)
+	waitFor(t, "produce appended", func() bool {
+		p, _ := ts.broker.Partition("s", 0)
+		return p.Log().NextOffset() == 1
+	})
+
+	shut := make(chan error, 1)
+	go func() { shut <- ts.srv.Shutdown(context.Background()) }()
+	fr := c.receive(fetch, fetchCorr).(*kmsg.FetchResponse) // answered without waiting 60s
+	if code := fr.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("fetch error %d", code)
+	}
+	select {
+	case err := <-shut:
+		release()
+		t.Fatalf("Shutdown returned (%v) while a produce waited for its fsync", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if code := c.receive(prod, prodCorr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce error %d", code)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	c.expectClosed()
+	if nc, err := net.DialTimeout("tcp", ts.addr, time.Second); err == nil {
+		nc.Close()
+		t.Fatal("new connection accepted after Shutdown")
+	}
 }
