@@ -41,9 +41,9 @@ func rebalanceStorm(tb testing.TB, groups, members int, hbEvery, hbFor time.Dura
 	defer cancel()
 
 	var (
-		mu      sync.Mutex
+		mu       sync.Mutex
 		firstErr error
-		lat     []time.Duration
+		lat      []time.Duration
 	)
 	fail := func(err error) {
 		mu.Lock()
