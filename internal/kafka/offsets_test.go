@@ -193,6 +193,73 @@ func TestAdminPassThrough(t *testing.T) {
 			t.Fatalf("InitProducerID v%d: error %d id %d", v, resp.ErrorCode, resp.ProducerID)
 		}
 	}
+	for v := int16(0); v <= 12; v++ {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = v
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr("admin-a")
+		req.Topics = append(req.Topics, rt)
+		resp := c.request(req).(*kmsg.MetadataResponse)
+		if len(resp.Brokers) != 1 || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != 2 {
+			t.Fatalf("Metadata v%d: %d brokers, topics %+v", v, len(resp.Brokers), resp.Topics)
+		}
+	}
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		req.Version = v
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "admin-b", int32(3+v)
+		req.Topics = append(req.Topics, rt)
+		if resp := c.request(req).(*kmsg.CreatePartitionsResponse); len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("CreatePartitions v%d: %+v", v, resp.Topics)
+		}
+	}
+	for v := int16(0); v <= 2; v++ {
+		req := kmsg.NewPtrAlterConfigsRequest()
+		req.Version = v
+		r := kmsg.NewAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "admin-a"
+		cfg := kmsg.NewAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Value = "retention.ms", kmsg.StringPtr("3600000")
+		r.Configs = append(r.Configs, cfg)
+		req.Resources = append(req.Resources, r)
+		if resp := c.request(req).(*kmsg.AlterConfigsResponse); len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("AlterConfigs v%d: %+v", v, resp.Resources)
+		}
+	}
+	for v := int16(0); v <= 1; v++ {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		req.Version = v
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, "admin-a"
+		cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Value = "cleanup.policy", kmsg.StringPtr("compact")
+		r.Configs = append(r.Configs, cfg)
+		req.Resources = append(req.Resources, r)
+		if resp := c.request(req).(*kmsg.IncrementalAlterConfigsResponse); len(resp.Resources) != 1 || resp.Resources[0].ErrorCode == 0 {
+			t.Fatalf("IncrementalAlterConfigs v%d: compact accepted: %+v", v, resp.Resources)
+		}
+	}
+	for v := int16(0); v <= 2; v++ {
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.Version = v
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = "admin-a"
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 0
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if resp := c.request(req).(*kmsg.DeleteRecordsResponse); len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("DeleteRecords v%d: %+v", v, resp.Topics)
+		}
+	}
+	for v := int16(0); v <= 4; v++ {
+		req := kmsg.NewPtrDescribeLogDirsRequest()
+		req.Version = v
+		if resp := c.request(req).(*kmsg.DescribeLogDirsResponse); len(resp.Dirs) != 1 || resp.Dirs[0].ErrorCode != 0 {
+			t.Fatalf("DescribeLogDirs v%d: %+v", v, resp.Dirs)
+		}
+	}
 	for v := int16(0); v <= 6; v++ {
 		req := kmsg.NewPtrDeleteTopicsRequest()
 		req.Version = v
