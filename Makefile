@@ -34,8 +34,7 @@ serve:
 
 # Benchmarks of the partition log on the real disk; see BENCHMARKS.md.
 bench:
-	$(GO) test -run '^$$' -bench 'Append|Ceiling|SequentialRead' -count 6 -timeout 60m ./internal/log | tee bench-log.txt
-	benchstat bench-log.txt
+	bench/log.sh 6 bench-log.txt
 
 # A short fuzzing pass over every target (the long runs are documented in
 # BENCHMARKS.md and RELIABILITY.md).

@@ -383,6 +383,11 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 			}
 			pos += size
 			offset = h.LastOffset() + 1
+			// Every indexed position starts a batch: jump along the index
+			// as far as the budget allows instead of reading each header.
+			if b, off, ok := seg.boundaryBefore(first+maxBytes-res.Bytes, hw, limit); ok && b > pos {
+				pos, offset = b, off
+			}
 			if pos >= limit || offset >= hw {
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -310,6 +311,21 @@ func (s *segment) findPosition(hr *headerReader, offset, limit int64) (pos int64
 		pos += h.TotalSize()
 	}
 	return pos, h, false, nil
+}
+
+// boundaryBefore returns the last indexed batch start at or below maxPos
+// and limit whose base offset is at most hw: every batch before it is whole,
+// written and durable.
+func (s *segment) boundaryBefore(maxPos, hw, limit int64) (pos, offset int64, ok bool) {
+	e := s.offsets.entries()
+	i := sort.Search(len(e), func(i int) bool {
+		p := int64(e[i].pos)
+		return p > maxPos || p > limit || s.base+int64(e[i].rel) > hw
+	}) - 1
+	if i < 0 {
+		return 0, 0, false
+	}
+	return int64(e[i].pos), s.base + int64(e[i].rel), true
 }
 
 // writeUint64File atomically replaces name with an 8-byte value and a CRC.
