@@ -1,0 +1,189 @@
+package group
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestAssignorProperties checks both assignors on random subscriptions:
+// every partition of a subscribed topic is assigned exactly once, only to
+// a subscriber; with identical subscriptions uniform is balanced to within
+// one partition; and feeding uniform its own output changes nothing.
+func TestAssignorProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		meta := map[string]topicInfo{}
+		var names []string
+		for i := range 1 + rng.IntN(4) {
+			name := fmt.Sprintf("t%d", i)
+			var id [16]byte
+			id[0] = byte(i + 1)
+			meta[name] = topicInfo{n: int32(1 + rng.IntN(12)), id: id}
+			names = append(names, name)
+		}
+		homogeneous := rng.IntN(2) == 0
+		var members []assignMember
+		for i := range 1 + rng.IntN(7) {
+			m := assignMember{id: fmt.Sprintf("m%02d", i)}
+			for _, n := range names {
+				if homogeneous || rng.IntN(2) == 0 {
+					m.topics = append(m.topics, n)
+				}
+			}
+			members = append(members, m)
+		}
+		for _, name := range []string{assignorUniform, assignorRange} {
+			out := assign(name, members, meta, nil)
+			owner := map[tp]string{}
+			for id, set := range out {
+				for p := range set {
+					if prev, dup := owner[p]; dup {
+						t.Fatalf("round %d %s: partition %v given to %s and %s", round, name, p, prev, id)
+					}
+					owner[p] = id
+				}
+			}
+			for _, m := range members {
+				for p := range out[m.id] {
+					subscribed := false
+					for _, tn := range m.topics {
+						subscribed = subscribed || meta[tn].id == p.id
+					}
+					if !subscribed {
+						t.Fatalf("round %d %s: %s got %v without subscribing", round, name, m.id, p)
+					}
+				}
+			}
+			for _, tn := range names {
+				subscribed := false
+				for _, m := range members {
+					for _, mt := range m.topics {
+						subscribed = subscribed || mt == tn
+					}
+				}
+				for p := int32(0); subscribed && p < meta[tn].n; p++ {
+					if _, ok := owner[tp{meta[tn].id, p}]; !ok {
+						t.Fatalf("round %d %s: %s-%d unassigned", round, name, tn, p)
+					}
+				}
+			}
+			if name == assignorUniform && homogeneous {
+				lo, hi := 1<<30, 0
+				for _, m := range members {
+					lo, hi = min(lo, len(out[m.id])), max(hi, len(out[m.id]))
+				}
+				if hi-lo > 1 {
+					t.Fatalf("round %d: uniform unbalanced: %d..%d", round, lo, hi)
+				}
+				again := assign(name, members, meta, out)
+				for id := range out {
+					if !again[id].equal(out[id]) {
+						t.Fatalf("round %d: uniform not sticky for %s", round, id)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestUniformStickyOnJoin: a new member takes partitions only from members
+// above their share; nobody else's partitions move.
+func TestUniformStickyOnJoin(t *testing.T) {
+	meta := map[string]topicInfo{"t": {n: 6, id: [16]byte{1}}}
+	two := []assignMember{{id: "a", topics: []string{"t"}}, {id: "b", topics: []string{"t"}}}
+	prev := assign(assignorUniform, two, meta, nil)
+	three := append(two, assignMember{id: "c", topics: []string{"t"}})
+	next := assign(assignorUniform, three, meta, prev)
+	for _, id := range []string{"a", "b"} {
+		for p := range next[id] {
+			if _, ok := prev[id][p]; !ok {
+				t.Fatalf("%s gained %v from a join", id, p)
+			}
+		}
+		if len(next[id]) != 2 {
+			t.Fatalf("%s has %d partitions", id, len(next[id]))
+		}
+	}
+	if len(next["c"]) != 2 {
+		t.Fatalf("c has %d partitions", len(next["c"]))
+	}
+}
+
+// FuzzDecodeRecords: bytes from the offsets log never panic the decoder.
+func FuzzDecodeRecords(f *testing.F) {
+	f.Add(encodeBatch(1, []record{
+		{key: offsetKey("g", "t", 3), value: offsetValue(offsetEntry{offset: 7, leaderEpoch: -1, metadata: "m"})},
+		{key: groupKey(keyGroupMetadata, "g")},
+		{key: groupKey(keyConsumerGroup, "g"), value: consumerGroupValue(4)},
+	}))
+	var cs classicState
+	cs.init()
+	cs.protocolType, cs.protocol, cs.generation = "consumer", "range", 3
+	cs.members["m"] = &classicMember{id: "m", instanceID: "i", protocols: []protocol{{name: "range", metadata: []byte("x")}}}
+	f.Add(encodeBatch(2, []record{{key: groupKey(keyGroupMetadata, "g"), value: cs.metadataValue(newManualClock().Now())}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		state := map[string]*recovered{}
+		_ = decodeBatches(b, func(r record) error { return applyRecord(state, r) })
+	})
+}
+
+// TestTopicIDVersions: OffsetCommit v10 and OffsetFetch v10 name topics by
+// ID; unknown IDs are UNKNOWN_TOPIC_ID.
+func TestTopicIDVersions(t *testing.T) {
+	topics := newFakeTopics()
+	topics.set("orders", 2)
+	c, err := New(Config{journal: &memJournal{}, Clock: newManualClock(), Topics: topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := topics.id("orders")
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 10
+	commit.Group, commit.Generation = "g", -1
+	for _, tid := range [][16]byte{id, {9, 9}} {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.TopicID = tid
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 1, 33
+		rt.Partitions = append(rt.Partitions, rp)
+		commit.Topics = append(commit.Topics, rt)
+	}
+	cr := mustHandle[*kmsg.OffsetCommitResponse](t, c, commit)
+	if cr.Topics[0].TopicID != id || cr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit by id: %+v", cr.Topics[0])
+	}
+	if code := cr.Topics[1].Partitions[0].ErrorCode; code != kerr.UnknownTopicID.Code {
+		t.Fatalf("unknown topic id: %v", kerr.ErrorForCode(code))
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 10
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = "g"
+	rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{{TopicID: id, Partitions: []int32{0, 1}}}
+	fetch.Groups = append(fetch.Groups, rg)
+	fr := mustHandle[*kmsg.OffsetFetchResponse](t, c, fetch)
+	got := fr.Groups[0].Topics[0]
+	if got.TopicID != id || got.Partitions[0].Offset != -1 || got.Partitions[1].Offset != 33 {
+		t.Fatalf("fetch by id: %+v", got)
+	}
+	// All offsets (null topics) by ID too.
+	fetch.Groups[0].Topics = nil
+	fr = mustHandle[*kmsg.OffsetFetchResponse](t, c, fetch)
+	if all := fr.Groups[0].Topics; len(all) != 1 || all[0].TopicID != id || all[0].Partitions[0].Offset != 33 {
+		t.Fatalf("fetch all by id: %+v", all)
+	}
+	// OffsetFetch v1 (kafka-go) for a group that does not exist.
+	old := kmsg.NewPtrOffsetFetchRequest()
+	old.Version = 1
+	old.Group = "nosuch"
+	old.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "orders", Partitions: []int32{0}}}
+	or := mustHandle[*kmsg.OffsetFetchResponse](t, c, old)
+	if p := or.Topics[0].Partitions[0]; p.Offset != -1 || p.ErrorCode != 0 {
+		t.Fatalf("v1 fetch of unknown group: %+v", p)
+	}
+}
