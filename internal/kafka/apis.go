@@ -25,11 +25,11 @@ type api struct {
 // what is implemented and tested; see each handle_*.go.
 func brokerAPIs() map[int16]api {
 	return map[int16]api{
-		int16(kmsg.Produce):                 {0, 11, handleProduce, true},
+		int16(kmsg.Produce):                 {0, 13, handleProduce, true},
 		int16(kmsg.Fetch):                   {4, 16, handleFetch, true},
-		int16(kmsg.ListOffsets):             {0, 8, handleListOffsets, true},
-		int16(kmsg.Metadata):                {0, 12, handleMetadata, true},
-		int16(kmsg.FindCoordinator):         {0, 5, handleFindCoordinator, true},
+		int16(kmsg.ListOffsets):             {0, 10, handleListOffsets, true},
+		int16(kmsg.Metadata):                {0, 13, handleMetadata, true},
+		int16(kmsg.FindCoordinator):         {0, 6, handleFindCoordinator, true},
 		int16(kmsg.ApiVersions):             {0, 4, handleAPIVersions, true},
 		int16(kmsg.CreateTopics):            {0, 7, handleCreateTopics, false},
 		int16(kmsg.DeleteTopics):            {0, 6, handleDeleteTopics, true},

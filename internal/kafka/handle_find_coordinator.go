@@ -1,13 +1,13 @@
 package kafka
 
-// FindCoordinator (key 10), versions 0–5.
+// FindCoordinator (key 10), versions 0–6.
 //
 // One node: this node coordinates every consumer group. v0–v3 ask for one
 // key; v4+ (KIP-699) batch keys and answer per key in Coordinators.
 // KeyType 0 is a group. KeyType 1 (transactional id) gets
 // COORDINATOR_NOT_AVAILABLE until transactions exist (clients then retry or
-// fail InitProducerId with a clear error); any other key type gets
-// INVALID_REQUEST. v1+ carry an error message with each error.
+// fail InitProducerId with a clear error); any other key type (v6: 2,
+// share groups, KIP-932) gets INVALID_REQUEST until share groups exist. v1+ carry an error message with each error.
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 

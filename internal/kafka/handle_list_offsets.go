@@ -1,6 +1,6 @@
 package kafka
 
-// ListOffsets (key 2), versions 0–8.
+// ListOffsets (key 2), versions 0–10.
 //
 // Per partition, by Timestamp:
 //   - -1 (latest): the high watermark. With read_committed (v2+) the last
@@ -18,10 +18,11 @@ package kafka
 // v0 answers in the old style: OldStyleOffsets holds the one offset found
 // (or none), whatever MaxNumOffsets asks beyond one. v4+ report leader
 // epoch 0 and check CurrentLeaderEpoch (UNKNOWN_LEADER_EPOCH if it is
-// newer than 0). Unknown partitions get UNKNOWN_TOPIC_OR_PARTITION; an
-// offline log KAFKA_STORAGE_ERROR; other negative timestamps
-// INVALID_REQUEST... as UNKNOWN_SERVER_ERROR is useless to clients, sluice
-// answers them with offset -1 like a timestamp beyond the log.
+// newer than 0). -5 (latest tiered, v9+, KIP-1005) and any other negative
+// timestamp are answered with offset and timestamp -1: nothing is tiered.
+// v10 (KIP-1075) adds a timeout, which needs no wait here. Unknown
+// partitions get UNKNOWN_TOPIC_OR_PARTITION; an offline log
+// KAFKA_STORAGE_ERROR.
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 

@@ -1,6 +1,6 @@
 package kafka
 
-// Metadata (key 3), versions 0–12.
+// Metadata (key 3), versions 0–13.
 //
 // Served by the broker (internal/broker: topic listing, auto-creation when
 // enabled, this node as the only broker and the leader of every partition

@@ -1,6 +1,6 @@
 package kafka
 
-// Produce (key 0), versions 0–11.
+// Produce (key 0), versions 0–13.
 //
 // Records are appended as produced: record batches v2 (magic 2) go to
 // broker.Partition.Produce, which validates them (CRC-32C, lengths,
@@ -32,11 +32,14 @@ package kafka
 // MESSAGE_TOO_LARGE (10); KAFKA_STORAGE_ERROR (56) for disk failures
 // (ENOSPC included) and for a failed fsync after the append;
 // NOT_LEADER_OR_FOLLOWER (6) while shutting down. v2+ report the log
-// append time (-1 for CreateTime topics), v5+ the log start offset.
+// append time (-1 for CreateTime topics), v5+ the log start offset. v12
+// (KIP-890) changes nothing here; v13 (KIP-516) names topics by ID, and an
+// unknown ID gets UNKNOWN_TOPIC_ID (100).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-mq/sluice/internal/broker"
 	"github.com/sluice-mq/sluice/internal/log"
 )
 
@@ -88,7 +91,7 @@ func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
 	for i := range r.Topics {
 		t := &r.Topics[i]
 		rt := &resp.Topics[i]
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
@@ -96,7 +99,7 @@ func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
 			*rp = kmsg.NewProduceResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.BaseOffset = -1
-			rp.ErrorCode = c.producePartition(r, t.Topic, p, rp, &maxTicket)
+			rp.ErrorCode = c.producePartition(r, t, p, rp, &maxTicket)
 			if rp.ErrorCode != errNone {
 				failed = true
 				continue
@@ -121,7 +124,7 @@ func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
 
 // producePartition appends one partition's records and fills rp. It
 // returns the partition's error code.
-func (c *conn) producePartition(r *kmsg.ProduceRequest, topic string, p *kmsg.ProduceRequestTopicPartition, rp *kmsg.ProduceResponseTopicPartition, maxTicket *log.Ticket) int16 {
+func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTopic, p *kmsg.ProduceRequestTopicPartition, rp *kmsg.ProduceResponseTopicPartition, maxTicket *log.Ticket) int16 {
 	switch {
 	case r.Acks != 0 && r.Acks != 1 && r.Acks != -1:
 		return errInvalidRequiredAcks
@@ -130,7 +133,13 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, topic string, p *kmsg.Pr
 	case len(p.Records) > legacyMagicOffset && p.Records[legacyMagicOffset] != 2:
 		return errUnsupportedForMessageFormat
 	}
-	part, code := c.s.cfg.Broker.Partition(topic, p.Partition)
+	var part *broker.Partition
+	var code int16
+	if r.Version >= 13 {
+		part, code = c.s.cfg.Broker.PartitionByID(t.TopicID, p.Partition)
+	} else {
+		part, code = c.s.cfg.Broker.Partition(t.Topic, p.Partition)
+	}
 	if code != errNone {
 		return code
 	}
@@ -143,7 +152,7 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, topic string, p *kmsg.Pr
 	}
 	if code != errNone {
 		if code == errKafkaStorage || code == errUnknownServer {
-			c.logger.Warn("produce failed", "topic", topic, "partition", p.Partition, "err", err)
+			c.logger.Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
 		}
 		return code
 	}

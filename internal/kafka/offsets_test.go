@@ -47,6 +47,8 @@ func TestListOffsets(t *testing.T) {
 		{"by timestamp", 4, base + 500, 5, base + 1000},
 		{"by exact timestamp", 6, base, 0, base},
 		{"after the last", 2, base + 99_000, -1, -1},
+		{"latest tiered", 9, -5, -1, -1},
+		{"v10 latest", 10, -1, 15, -1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +117,7 @@ func TestFindCoordinator(t *testing.T) {
 	ts := startServer(t)
 	c := ts.dial()
 	defer c.close()
-	for v := int16(0); v <= 5; v++ {
+	for v := int16(0); v <= 6; v++ {
 		req := kmsg.NewPtrFindCoordinatorRequest()
 		req.Version = v
 		req.CoordinatorKey = "g1"
@@ -193,7 +195,7 @@ func TestAdminPassThrough(t *testing.T) {
 			t.Fatalf("InitProducerID v%d: error %d id %d", v, resp.ErrorCode, resp.ProducerID)
 		}
 	}
-	for v := int16(0); v <= 12; v++ {
+	for v := int16(0); v <= 13; v++ {
 		req := kmsg.NewPtrMetadataRequest()
 		req.Version = v
 		rt := kmsg.NewMetadataRequestTopic()

@@ -18,9 +18,12 @@ func TestProduceVersions(t *testing.T) {
 	c := ts.dial()
 	defer c.close()
 	next := int64(0)
-	for v := int16(0); v <= 11; v++ {
+	_, topicID, _ := ts.broker.TopicPartitions("p")
+	for v := int16(0); v <= 13; v++ {
 		for _, acks := range []int16{1, -1} {
-			resp := c.request(produceRequest(v, acks, "p", 0, makeBatch(4, []byte("v")))).(*kmsg.ProduceResponse)
+			req := produceRequest(v, acks, "p", 0, makeBatch(4, []byte("v")))
+			req.Topics[0].TopicID = topicID
+			resp := c.request(req).(*kmsg.ProduceResponse)
 			p := resp.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || p.BaseOffset != next {
 				t.Fatalf("v%d acks=%d: error %d base %d, want 0 and %d", v, acks, p.ErrorCode, p.BaseOffset, next)
@@ -87,6 +90,7 @@ func TestProduceErrors(t *testing.T) {
 		{"message too large", produceRequest(7, -1, "e", 0, huge), errMessageTooLarge},
 		{"invalid acks", produceRequest(7, 2, "e", 0, makeBatch(1, []byte("a"))), errInvalidRequiredAcks},
 		{"transactional", txn, errTransactionalIDAuthFailed},
+		{"unknown topic id", produceRequest(13, -1, "", 0, makeBatch(1, []byte("a"))), errUnknownTopicID},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

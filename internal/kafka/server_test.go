@@ -33,8 +33,8 @@ func TestAPIVersionsAllVersions(t *testing.T) {
 			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 		}
 		for key, want := range map[kmsg.Key][2]int16{
-			kmsg.Produce: {0, 11}, kmsg.Fetch: {4, 16}, kmsg.Metadata: {0, 12},
-			kmsg.ApiVersions: {0, 4}, kmsg.ListOffsets: {0, 8}, kmsg.FindCoordinator: {0, 5},
+			kmsg.Produce: {0, 13}, kmsg.Fetch: {4, 16}, kmsg.Metadata: {0, 13},
+			kmsg.ApiVersions: {0, 4}, kmsg.ListOffsets: {0, 10}, kmsg.FindCoordinator: {0, 6},
 		} {
 			if got[int16(key)] != want {
 				t.Errorf("v%d: %s advertised %v, want %v", v, kmsg.NameForKey(int16(key)), got[int16(key)], want)
@@ -96,7 +96,7 @@ func TestClosesConnection(t *testing.T) {
 		return kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)
 	}
 	unsupported := kmsg.NewPtrMetadataRequest()
-	unsupported.Version = 13
+	unsupported.Version = 14
 	fetchV3 := kmsg.NewPtrFetchRequest()
 	fetchV3.Version = 3
 	cases := []struct {
