@@ -59,6 +59,9 @@ type Config struct {
 
 	// journal replaces the offsets log in state-machine tests.
 	journal journal
+	// compactAbove: New compacts the offsets log when it holds more than
+	// this many records beyond twice the live ones (default 100,000).
+	compactAbove int
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
+	}
+	if c.compactAbove == 0 {
+		c.compactAbove = 100_000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -145,6 +151,16 @@ func New(cfg Config) (*Coordinator, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("group: recover: %w", err)
+	}
+	if live := liveRecords(state); records > 2*live+cfg.compactAbove {
+		// Rewrite the live state and drop the log before it, so that
+		// recovery time and disk use follow the live state, not the
+		// history. A crash in between leaves both copies, which replay
+		// to the same state.
+		if err := j.compact(snapshotBatches(state, cfg.Clock.Now().UnixMilli(), 1000)); err != nil {
+			return nil, fmt.Errorf("group: compact %s: %w", OffsetsLogName, err)
+		}
+		cfg.Logger.Info("group offsets log compacted", "records", records, "live", live)
 	}
 	ids := make([]string, 0, len(state))
 	for id := range state {

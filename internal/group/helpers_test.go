@@ -132,6 +132,16 @@ func (j *memJournal) release() {
 	}
 }
 
+func (j *memJournal) compact(snapshot [][]byte) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.batches = nil
+	for _, b := range snapshot {
+		j.batches = append(j.batches, append([]byte(nil), b...))
+	}
+	return nil
+}
+
 func (j *memJournal) replay(fn func([]byte) error) error {
 	j.mu.Lock()
 	bs := append([][]byte(nil), j.batches...)

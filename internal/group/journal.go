@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -51,6 +52,9 @@ type journal interface {
 	whenDurable(t log.Ticket, n log.Notifier)
 	// replay calls fn with every record batch in log order.
 	replay(fn func(batch []byte) error) error
+	// compact writes snapshot (the live state), waits until it is durable,
+	// then drops everything before it.
+	compact(snapshot [][]byte) error
 }
 
 // record is one key/value pair; a nil value is a tombstone.
@@ -318,6 +322,9 @@ type logJournal struct {
 func openLogJournal(s *log.Store) (*logJournal, error) {
 	l, err := s.Open(OffsetsLogName, log.Config{
 		RetentionAge: -1, // offsets live until deleted, never by age
+		// Small segments, so that compaction (which drops a prefix)
+		// frees disk space.
+		SegmentBytes: 16 << 20,
 		Durability:   log.Durability{Kind: log.DurabilityFsync},
 	})
 	if err != nil {
@@ -373,4 +380,93 @@ func (j *logJournal) replay(fn func(batch []byte) error) error {
 		next = last
 	}
 	return nil
+}
+
+type chanNotifier chan error
+
+func (c chanNotifier) Durable(err error) { c <- err }
+
+func (j *logJournal) compact(snapshot [][]byte) error {
+	start := j.log.NextOffset()
+	var last log.Ticket
+	for _, b := range snapshot {
+		t, err := j.append(b)
+		if err != nil {
+			return err
+		}
+		last = t
+	}
+	done := make(chanNotifier, 1)
+	j.whenDurable(last, done)
+	if err := <-done; err != nil {
+		return err
+	}
+	_, err := j.log.DeleteRecords(start)
+	return err
+}
+
+// snapshotBatches encodes the live state as batches of at most perBatch
+// records: each group's metadata record, then its offsets.
+func snapshotBatches(state map[string]*recovered, nowMillis int64, perBatch int) [][]byte {
+	ids := make([]string, 0, len(state))
+	for id := range state {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out [][]byte
+	var recs []record
+	flush := func() {
+		if len(recs) > 0 {
+			out = append(out, encodeBatch(nowMillis, recs))
+			recs = recs[:0]
+		}
+	}
+	add := func(r record) {
+		recs = append(recs, r)
+		if len(recs) >= perBatch {
+			flush()
+		}
+	}
+	for _, id := range ids {
+		s := state[id]
+		switch {
+		case s.consumer:
+			add(record{key: groupKey(keyConsumerGroup, id), value: consumerGroupValue(s.epoch)})
+		case s.classic != nil:
+			v := *s.classic
+			v.Version = groupMetadataValueVersion
+			add(record{key: groupKey(keyGroupMetadata, id), value: v.AppendTo(nil)})
+		}
+		topics := make([]string, 0, len(s.offsets))
+		for t := range s.offsets {
+			topics = append(topics, t)
+		}
+		sort.Strings(topics)
+		for _, t := range topics {
+			parts := make([]int32, 0, len(s.offsets[t]))
+			for p := range s.offsets[t] {
+				parts = append(parts, p)
+			}
+			sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+			for _, p := range parts {
+				add(record{key: offsetKey(id, t, p), value: offsetValue(s.offsets[t][p])})
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+// liveRecords counts the records a snapshot of state holds.
+func liveRecords(state map[string]*recovered) int {
+	n := 0
+	for _, s := range state {
+		if s.consumer || s.classic != nil {
+			n++
+		}
+		for _, parts := range s.offsets {
+			n += len(parts)
+		}
+	}
+	return n
 }

@@ -254,3 +254,49 @@ func TestClosedCoordinator(t *testing.T) {
 		t.Fatal("unserved version accepted")
 	}
 }
+
+// TestCompactionAtStartup: a log with much more history than live state is
+// rewritten at startup; the state is the same before and after, and after
+// a second restart.
+func TestCompactionAtStartup(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*log.Store, *Coordinator) {
+		s, err := log.OpenStore(vfs.OS{}, dir, log.StoreOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := New(Config{Store: s, Clock: newManualClock(), compactAbove: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, c
+	}
+	s, c := open()
+	for i := int64(1); i <= 100; i++ {
+		mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq("g", "", -1, "t", map[int32]int64{0: i, 1: 1000 + i}))
+	}
+	mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq("dead", "", -1, "t", map[int32]int64{0: 1}))
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{"dead"}
+	mustHandle[*kmsg.DeleteGroupsResponse](t, c, del)
+	c.Close()
+	l, _ := s.Lookup(OffsetsLogName)
+	before := l.NextOffset()
+	s.Close()
+
+	for range 2 {
+		s, c = open()
+		l, _ = s.Lookup(OffsetsLogName)
+		if start := l.LogStartOffset(); start < before {
+			t.Fatalf("log start %d: history before %d not dropped", start, before)
+		}
+		if got := fetchOffsets(t, c, "g", "t", 0, 1); got[0] != 100 || got[1] != 1100 {
+			t.Fatalf("offsets after compaction: %v", got)
+		}
+		if got := fetchOffsets(t, c, "dead", "t", 0); got[0] != -1 {
+			t.Fatalf("deleted group back after compaction: %v", got)
+		}
+		c.Close()
+		s.Close()
+	}
+}
