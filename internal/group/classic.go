@@ -238,9 +238,6 @@ func (c *Coordinator) joinGroup(ctx context.Context, r *kmsg.JoinGroupRequest) k
 	if r.Group == "" {
 		return joinError(r.Version, kerr.InvalidGroupID.Code, r.MemberID)
 	}
-	if c.cfg.MaxGroupSize < 0 {
-		return joinError(r.Version, kerr.GroupMaxSizeReached.Code, r.MemberID)
-	}
 	client := clientFrom(ctx)
 	g := c.lookup(r.Group, true)
 	return c.call(ctx, g, func(done func(kmsg.Response)) { g.join(r, client, done) })

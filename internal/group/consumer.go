@@ -164,6 +164,9 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 		return fail(kerr.GroupIDNotFound.Code, "group "+g.id+" is a classic group with members")
 	}
 	cs := &g.cons
+	if g.kind != kindConsumer && r.MemberEpoch != 0 {
+		return fail(kerr.UnknownMemberID.Code, "")
+	}
 	if g.kind != kindConsumer {
 		g.classic.shutdown()
 		g.classic.init()

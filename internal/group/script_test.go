@@ -185,7 +185,7 @@ func (s *script) step(line string) {
 		delete(s.async, name)
 		select {
 		case resp := <-ch:
-			s.check(resp, expect, name)
+			s.check(s.roundTrip(resp), expect, name)
 		case <-time.After(10 * time.Second):
 			s.fatalf("%s: no answer", name)
 		}
@@ -326,6 +326,15 @@ func (s *script) memberRequest(name, op string, args map[string]string) kmsg.Req
 		r.Group = group
 		if r.Version < 3 {
 			r.MemberID = s.memberID(name, args)
+		} else if v, ok := args["members"]; ok {
+			for _, who := range strings.Split(v, ",") {
+				lm := kmsg.NewLeaveGroupRequestMember()
+				lm.MemberID = s.ids[who]
+				if lm.MemberID == "" {
+					lm.MemberID = who
+				}
+				r.Members = append(r.Members, lm)
+			}
 		} else {
 			lm := kmsg.NewLeaveGroupRequestMember()
 			lm.MemberID, lm.InstanceID = s.memberID(name, args), instance
@@ -494,7 +503,20 @@ func (s *script) handle(r kmsg.Request) kmsg.Response {
 	if err != nil {
 		s.fatalf("Handle: %v", err)
 	}
-	return resp
+	return s.roundTrip(resp)
+}
+
+// roundTrip encodes resp at its version and decodes it again, so that the
+// script sees exactly what a client would.
+func (s *script) roundTrip(resp kmsg.Response) kmsg.Response {
+	s.t.Helper()
+	b := resp.AppendTo(nil)
+	out := resp.RequestKind().ResponseKind()
+	out.SetVersion(resp.GetVersion())
+	if err := out.ReadFrom(b); err != nil {
+		s.fatalf("%T v%d does not decode: %v", resp, resp.GetVersion(), err)
+	}
+	return out
 }
 
 // submit starts a JoinGroup or SyncGroup on the group's goroutine and
@@ -505,10 +527,14 @@ func (s *script) submit(r kmsg.Request) <-chan kmsg.Response {
 	switch r := r.(type) {
 	case *kmsg.JoinGroupRequest:
 		g := c.lookup(r.Group, true)
-		return g.submit(func(done func(kmsg.Response)) { g.join(r, clientInfo{id: "client"}, done) })
+		return g.submit(func(done func(kmsg.Response)) {
+			g.join(r, clientInfo{id: "client"}, func(resp kmsg.Response) { resp.SetVersion(r.Version); done(resp) })
+		})
 	case *kmsg.SyncGroupRequest:
 		g := c.lookup(r.Group, true)
-		return g.submit(func(done func(kmsg.Response)) { g.sync(r, done) })
+		return g.submit(func(done func(kmsg.Response)) {
+			g.sync(r, func(resp kmsg.Response) { resp.SetVersion(r.Version); done(resp) })
+		})
 	}
 	s.fatalf("only join and sync can be asynchronous")
 	return nil
