@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -54,6 +55,37 @@ func FuzzRequestDecode(f *testing.F) {
 			if err := again.ReadFrom(d.req.AppendTo(nil)); err != nil {
 				t.Fatalf("%s v%d: re-encoded request does not decode: %v", kmsg.NameForKey(d.h.key), d.h.version, err)
 			}
+		}
+	})
+}
+
+// FuzzConvertLegacy: legacy message sets (Produce v0–v2) from the wire,
+// compressed ones included, convert without panicking, within the size
+// bound, into a record batch whose CRC-32C and record count check out.
+func FuzzConvertLegacy(f *testing.F) {
+	f.Add(legacySet(0, 3, "a", 0))
+	f.Add(legacySet(1, 3, "b", 1000))
+	f.Add(legacyMessage(2, 1, 1, 5, nil, compress(f, 1, legacySet(1, 3, "g", 5))))
+	f.Add(legacyMessage(2, 1, 2, 5, nil, compress(f, 2, legacySet(1, 3, "s", 5))))
+	f.Add(legacyMessage(2, 1, 3, 5, nil, compress(f, 3, legacySet(1, 3, "l", 5))))
+	const limit = 64 << 10
+	f.Fuzz(func(t *testing.T, set []byte) {
+		b, err := convertLegacy(set, limit, 1)
+		if err != nil {
+			return
+		}
+		if len(b) > limit {
+			t.Fatalf("%d bytes out, limit %d", len(b), limit)
+		}
+		var batch kmsg.RecordBatch
+		if err := batch.ReadFrom(b); err != nil {
+			t.Fatalf("converted batch does not decode: %v", err)
+		}
+		if int(batch.Length) != len(b)-12 || batch.CRC != int32(crc32.Checksum(b[21:], castagnoli)) {
+			t.Fatal("bad length or CRC")
+		}
+		if batch.NumRecords < 1 || batch.LastOffsetDelta != batch.NumRecords-1 {
+			t.Fatalf("%d records, last delta %d", batch.NumRecords, batch.LastOffsetDelta)
 		}
 	})
 }

@@ -7,11 +7,16 @@ package kafka
 // max.message.bytes), runs the idempotent-producer checks and appends them
 // without re-encoding. Compressed batches pass through untouched.
 //
-// Legacy message sets (magic 0 and 1, what Produce v0–v2 were designed for)
-// are rejected per partition with UNSUPPORTED_FOR_MESSAGE_FORMAT (43), not
-// converted: every client this project targets sends magic 2 once
-// ApiVersions shows Produce v3+, which it always does. A v0–v2 request that
-// carries magic 2 batches is accepted (Kafka does the same).
+// Legacy message sets (magic 0 and 1, what Produce v0–v2 carry) are
+// converted into one uncompressed record batch v2 (legacy.go): CRC-32 of
+// every message checked, compressed wrappers (gzip, snappy raw or xerial,
+// lz4) decompressed within max.message.bytes, magic 0 messages stamped with
+// the receive time. A corrupt set gets CORRUPT_MESSAGE (2), one too large
+// once decompressed MESSAGE_TOO_LARGE (10). Produce v3+ must carry magic 2:
+// a legacy set there gets UNSUPPORTED_FOR_MESSAGE_FORMAT (43). A v0–v2
+// request that carries magic 2 batches is accepted as is. Consumers read
+// converted records with Fetch v4+ (Fetch v0–v3, which would need
+// down-conversion, is not served).
 //
 // acks: 0 (no response at all; if any partition fails the connection is
 // closed, which is how Kafka tells an acks=0 producer), 1 and -1 (the
@@ -37,6 +42,9 @@ package kafka
 // unknown ID gets UNKNOWN_TOPIC_ID (100).
 
 import (
+	"errors"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-mq/sluice/internal/broker"
@@ -130,8 +138,6 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 		return errInvalidRequiredAcks
 	case r.TransactionID != nil:
 		return errTransactionalIDAuthFailed
-	case len(p.Records) > legacyMagicOffset && p.Records[legacyMagicOffset] != 2:
-		return errUnsupportedForMessageFormat
 	}
 	var part *broker.Partition
 	var code int16
@@ -146,7 +152,22 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 	if part == nil {
 		return errUnknownTopicOrPartition
 	}
-	res, code, err := part.Produce(p.Records)
+	records := p.Records
+	if len(records) > legacyMagicOffset && records[legacyMagicOffset] < 2 {
+		if r.Version > 2 {
+			return errUnsupportedForMessageFormat
+		}
+		limit := int(part.Log().Config().MaxBatchBytes)
+		converted, err := convertLegacy(records, limit, time.Now().UnixMilli())
+		switch {
+		case errors.Is(err, errLegacyTooBig):
+			return errMessageTooLarge
+		case err != nil:
+			return errCorruptMessage
+		}
+		records = converted
+	}
+	res, code, err := part.Produce(records)
 	if code == errNone && err != nil {
 		code = logErrCode(err, r.Version >= 8)
 	}

@@ -86,7 +86,7 @@ func TestProduceErrors(t *testing.T) {
 		{"unknown partition", produceRequest(7, -1, "e", 3, makeBatch(1, []byte("a"))), errUnknownTopicOrPartition},
 		{"invalid topic name", produceRequest(7, -1, "bad/name", 0, makeBatch(1, []byte("a"))), errUnknownTopicOrPartition},
 		{"corrupt crc", produceRequest(7, -1, "e", 0, corrupt), errCorruptMessage},
-		{"legacy message set", produceRequest(2, -1, "e", 0, legacy), errUnsupportedForMessageFormat},
+		{"legacy message set on v7", produceRequest(7, -1, "e", 0, legacy), errUnsupportedForMessageFormat},
 		{"message too large", produceRequest(7, -1, "e", 0, huge), errMessageTooLarge},
 		{"invalid acks", produceRequest(7, 2, "e", 0, makeBatch(1, []byte("a"))), errInvalidRequiredAcks},
 		{"transactional", txn, errTransactionalIDAuthFailed},

@@ -1,0 +1,257 @@
+package kafka
+
+// Conversion of legacy message sets (magic 0 and 1, carried by Produce
+// v0–v2) into one record batch v2, so that producers configured for
+// pre-0.11 brokers can still write. Layout of one legacy message (all
+// big-endian):
+//
+//	offset      int64
+//	size        int32   bytes that follow
+//	crc         uint32  CRC-32 (IEEE) of magic..end
+//	magic       int8    0 or 1
+//	attributes  int8    bits 0-2 codec (1 gzip, 2 snappy, 3 lz4); bit 3 LogAppendTime (v1)
+//	timestamp   int64   magic 1 only
+//	key         int32 length (-1 null) + bytes
+//	value       int32 length (-1 null) + bytes
+//
+// A compressed message's value is a compressed message set of inner
+// messages (not compressed again). The result is uncompressed: the broker
+// decompresses here because it must re-encode, and it bounds the output by
+// limit. Magic 0 messages have no timestamp; they get the time of
+// conversion, as if the topic used LogAppendTime, so that time-based
+// retention and ListOffsets keep working.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/pierrec/lz4/v4"
+)
+
+var (
+	errLegacyCorrupt = errors.New("kafka: corrupt legacy message")
+	errLegacyTooBig  = errors.New("kafka: legacy message set too large once decompressed")
+	errLegacyCodec   = errors.New("kafka: unsupported legacy compression")
+)
+
+// legacyRecord is one message of a legacy set.
+type legacyRecord struct {
+	timestamp  int64
+	key, value []byte // nil means null
+}
+
+// convertLegacy converts a legacy message set into one record batch v2 no
+// larger than limit bytes. now is the conversion time in milliseconds.
+func convertLegacy(set []byte, limit int, now int64) ([]byte, error) {
+	var recs []legacyRecord
+	budget := limit
+	if err := parseLegacy(set, now, &recs, &budget, false); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, errLegacyCorrupt
+	}
+	return encodeV2(recs, limit)
+}
+
+// parseLegacy appends the messages of set to recs. budget bounds the bytes
+// decompression may produce in total.
+func parseLegacy(set []byte, now int64, recs *[]legacyRecord, budget *int, inner bool) error {
+	for len(set) > 0 {
+		if len(set) < 12 {
+			return errLegacyCorrupt
+		}
+		size := int(int32(binary.BigEndian.Uint32(set[8:])))
+		if size < 14 || size > len(set)-12 {
+			return errLegacyCorrupt
+		}
+		msg := set[12 : 12+size]
+		set = set[12+size:]
+		if crc32.ChecksumIEEE(msg[4:]) != binary.BigEndian.Uint32(msg) {
+			return errLegacyCorrupt
+		}
+		magic, attrs := msg[4], msg[5]
+		body := msg[6:]
+		ts := now
+		switch magic {
+		case 0:
+		case 1:
+			if len(body) < 8 {
+				return errLegacyCorrupt
+			}
+			ts = int64(binary.BigEndian.Uint64(body))
+			if ts < 0 || attrs&0x08 != 0 {
+				ts = now
+			}
+			body = body[8:]
+		default:
+			return errLegacyCorrupt
+		}
+		key, body, ok := legacyBytes(body)
+		if !ok {
+			return errLegacyCorrupt
+		}
+		value, body, ok := legacyBytes(body)
+		if !ok || len(body) != 0 {
+			return errLegacyCorrupt
+		}
+		codec := attrs & 0x07
+		if codec == 0 {
+			*recs = append(*recs, legacyRecord{timestamp: ts, key: key, value: value})
+			continue
+		}
+		if inner || value == nil {
+			return errLegacyCorrupt // compression inside compression
+		}
+		out, err := decompressLegacy(codec, value, *budget)
+		if err != nil {
+			return err
+		}
+		*budget -= len(out)
+		if err := parseLegacy(out, now, recs, budget, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func legacyBytes(b []byte) (v, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	n := int(int32(binary.BigEndian.Uint32(b)))
+	b = b[4:]
+	if n == -1 {
+		return nil, b, true
+	}
+	if n < 0 || n > len(b) {
+		return nil, nil, false
+	}
+	return b[:n:n], b[n:], true
+}
+
+// xerialMagic starts a snappy stream in the xerial framing Java clients use.
+var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+func decompressLegacy(codec byte, data []byte, budget int) ([]byte, error) {
+	var r io.Reader
+	switch codec {
+	case 1:
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, errLegacyCorrupt
+		}
+		r = zr
+	case 2:
+		return unsnappy(data, budget)
+	case 3:
+		r = lz4.NewReader(bytes.NewReader(data))
+	default:
+		return nil, errLegacyCodec
+	}
+	out, err := io.ReadAll(io.LimitReader(r, int64(budget)+1))
+	if err != nil {
+		return nil, errLegacyCorrupt
+	}
+	if len(out) > budget {
+		return nil, errLegacyTooBig
+	}
+	return out, nil
+}
+
+// unsnappy decodes raw snappy or the xerial framing (magic, two version
+// ints, then length-prefixed snappy blocks).
+func unsnappy(data []byte, budget int) ([]byte, error) {
+	block := func(b []byte, out []byte) ([]byte, error) {
+		n, err := snappy.DecodedLen(b)
+		if err != nil || n < 0 {
+			return nil, errLegacyCorrupt
+		}
+		if n > budget-len(out) {
+			return nil, errLegacyTooBig
+		}
+		dec, err := snappy.Decode(nil, b)
+		if err != nil {
+			return nil, errLegacyCorrupt
+		}
+		return append(out, dec...), nil
+	}
+	if !bytes.HasPrefix(data, xerialMagic) {
+		return block(data, nil)
+	}
+	if len(data) < 16 {
+		return nil, errLegacyCorrupt
+	}
+	data = data[16:]
+	var out []byte
+	for len(data) > 0 {
+		if len(data) < 4 {
+			return nil, errLegacyCorrupt
+		}
+		n := int(int32(binary.BigEndian.Uint32(data)))
+		if n < 0 || n > len(data)-4 {
+			return nil, errLegacyCorrupt
+		}
+		var err error
+		if out, err = block(data[4:4+n], out); err != nil {
+			return nil, err
+		}
+		data = data[4+n:]
+	}
+	return out, nil
+}
+
+// encodeV2 encodes records as one uncompressed record batch v2 (base offset
+// 0; the log assigns offsets).
+func encodeV2(recs []legacyRecord, limit int) ([]byte, error) {
+	first, maxTS := recs[0].timestamp, recs[0].timestamp
+	for _, r := range recs {
+		first, maxTS = min(first, r.timestamp), max(maxTS, r.timestamp)
+	}
+	b := make([]byte, 61, 61+len(recs)*16)
+	var rec []byte
+	for i, r := range recs {
+		rec = rec[:0]
+		rec = append(rec, 0) // attributes
+		rec = binary.AppendVarint(rec, r.timestamp-first)
+		rec = binary.AppendVarint(rec, int64(i))
+		rec = appendVarBytes(rec, r.key)
+		rec = appendVarBytes(rec, r.value)
+		rec = binary.AppendUvarint(rec, 0) // no headers
+		b = binary.AppendVarint(b, int64(len(rec)))
+		b = append(b, rec...)
+		if len(b) > limit {
+			return nil, errLegacyTooBig
+		}
+	}
+	be := binary.BigEndian
+	be.PutUint64(b[0:], 0)                    // base offset
+	be.PutUint32(b[8:], uint32(len(b)-12))    // batch length
+	be.PutUint32(b[12:], 0xffffffff)          // partition leader epoch -1
+	b[16] = 2                                 // magic
+	be.PutUint16(b[21:], 0)                   // attributes
+	be.PutUint32(b[23:], uint32(len(recs)-1)) // last offset delta
+	be.PutUint64(b[27:], uint64(first))       // base timestamp
+	be.PutUint64(b[35:], uint64(maxTS))       // max timestamp
+	be.PutUint64(b[43:], 0xffffffffffffffff)  // producer id -1
+	be.PutUint16(b[51:], 0xffff)              // producer epoch -1
+	be.PutUint32(b[53:], 0xffffffff)          // base sequence -1
+	be.PutUint32(b[57:], uint32(len(recs)))   // record count
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return b, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func appendVarBytes(b, v []byte) []byte {
+	if v == nil {
+		return binary.AppendVarint(b, -1)
+	}
+	b = binary.AppendVarint(b, int64(len(v)))
+	return append(b, v...)
+}
