@@ -53,6 +53,10 @@ type group struct {
 	cons    consumerState
 	// stopped: run has returned; late timers do nothing.
 	stopped bool
+	// inflight counts appends not yet durable; idleWaiters run when it
+	// drops to zero (compaction).
+	inflight    int
+	idleWaiters []func()
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -164,14 +168,24 @@ func (g *group) persist(recs []record, then func(err error)) {
 		}
 		return
 	}
-	if then == nil {
-		then = func(err error) {
-			if err != nil {
-				g.c.cfg.Logger.Warn("group: offsets log not durable", "group", g.id, "err", err)
+	g.inflight++
+	g.c.noteAppended(len(recs))
+	g.c.journal.whenDurable(t, &durableFunc{g: g, fn: func(err error) {
+		g.inflight--
+		if err != nil {
+			g.c.cfg.Logger.Warn("group: offsets log not durable", "group", g.id, "err", err)
+		}
+		if then != nil {
+			then(err)
+		}
+		if g.inflight == 0 && len(g.idleWaiters) > 0 {
+			ws := g.idleWaiters
+			g.idleWaiters = nil
+			for _, w := range ws {
+				w()
 			}
 		}
-	}
-	g.c.journal.whenDurable(t, &durableFunc{g: g, fn: then})
+	}})
 }
 
 func (g *group) now() time.Time { return g.c.cfg.Clock.Now() }

@@ -59,8 +59,9 @@ type Config struct {
 
 	// journal replaces the offsets log in state-machine tests.
 	journal journal
-	// compactAbove: New compacts the offsets log when it holds more than
-	// this many records beyond twice the live ones (default 100,000).
+	// compactAbove: the offsets log is compacted when it holds more than
+	// this many records beyond twice the live ones (default 100,000): at
+	// startup, and while running once that many have been appended.
 	compactAbove int
 }
 
@@ -122,7 +123,14 @@ type Coordinator struct {
 
 	mu     sync.Mutex // guards groups
 	groups map[string]*group
-	wg     sync.WaitGroup // one per group goroutine
+	wg     sync.WaitGroup // one per group goroutine, and the compactor
+
+	// appended counts records written since the last compaction; when it
+	// passes compactAt a background compaction runs (compacting is set
+	// while it does).
+	appended   atomic.Int64
+	compactAt  atomic.Int64
+	compacting atomic.Bool
 }
 
 // New opens the internal offsets log, replays it and starts an actor for
@@ -157,11 +165,12 @@ func New(cfg Config) (*Coordinator, error) {
 		// recovery time and disk use follow the live state, not the
 		// history. A crash in between leaves both copies, which replay
 		// to the same state.
-		if err := j.compact(snapshotBatches(state, cfg.Clock.Now().UnixMilli(), 1000)); err != nil {
+		if err := compactJournal(j, snapshotBatches(state, cfg.Clock.Now().UnixMilli(), 1000)); err != nil {
 			return nil, fmt.Errorf("group: compact %s: %w", OffsetsLogName, err)
 		}
 		cfg.Logger.Info("group offsets log compacted", "records", records, "live", live)
 	}
+	c.compactAt.Store(int64(2*liveRecords(state) + cfg.compactAbove))
 	ids := make([]string, 0, len(state))
 	for id := range state {
 		ids = append(ids, id)

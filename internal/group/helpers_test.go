@@ -101,6 +101,7 @@ type memJournal struct {
 	ticket  log.Ticket
 	hold    bool
 	held    []log.Notifier
+	dropped int64 // batches dropped from the front
 }
 
 func (j *memJournal) append(batch []byte) (log.Ticket, error) {
@@ -132,13 +133,18 @@ func (j *memJournal) release() {
 	}
 }
 
-func (j *memJournal) compact(snapshot [][]byte) error {
+func (j *memJournal) mark() int64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.batches = nil
-	for _, b := range snapshot {
-		j.batches = append(j.batches, append([]byte(nil), b...))
-	}
+	return j.dropped + int64(len(j.batches))
+}
+
+func (j *memJournal) dropBefore(mark int64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := mark - j.dropped
+	j.batches = append([][]byte(nil), j.batches[n:]...)
+	j.dropped = mark
 	return nil
 }
 

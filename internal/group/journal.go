@@ -52,9 +52,10 @@ type journal interface {
 	whenDurable(t log.Ticket, n log.Notifier)
 	// replay calls fn with every record batch in log order.
 	replay(fn func(batch []byte) error) error
-	// compact writes snapshot (the live state), waits until it is durable,
-	// then drops everything before it.
-	compact(snapshot [][]byte) error
+	// mark is the position the next append will take.
+	mark() int64
+	// dropBefore discards everything before a mark.
+	dropBefore(mark int64) error
 }
 
 // record is one key/value pair; a nil value is a tombstone.
@@ -386,8 +387,18 @@ type chanNotifier chan error
 
 func (c chanNotifier) Durable(err error) { c <- err }
 
-func (j *logJournal) compact(snapshot [][]byte) error {
-	start := j.log.NextOffset()
+func (j *logJournal) mark() int64 { return j.log.NextOffset() }
+
+func (j *logJournal) dropBefore(mark int64) error {
+	_, err := j.log.DeleteRecords(mark)
+	return err
+}
+
+// compactJournal writes snapshot (the live state), waits until it is
+// durable, then drops everything before it. A crash in between leaves both
+// the history and the snapshot, which replay to the same state.
+func compactJournal(j journal, snapshot [][]byte) error {
+	m := j.mark()
 	var last log.Ticket
 	for _, b := range snapshot {
 		t, err := j.append(b)
@@ -401,8 +412,7 @@ func (j *logJournal) compact(snapshot [][]byte) error {
 	if err := <-done; err != nil {
 		return err
 	}
-	_, err := j.log.DeleteRecords(start)
-	return err
+	return j.dropBefore(m)
 }
 
 // snapshotBatches encodes the live state as batches of at most perBatch

@@ -260,18 +260,18 @@ func TestClosedCoordinator(t *testing.T) {
 // a second restart.
 func TestCompactionAtStartup(t *testing.T) {
 	dir := t.TempDir()
-	open := func() (*log.Store, *Coordinator) {
+	open := func(compactAbove int) (*log.Store, *Coordinator) {
 		s, err := log.OpenStore(vfs.OS{}, dir, log.StoreOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := New(Config{Store: s, Clock: newManualClock(), compactAbove: 10})
+		c, err := New(Config{Store: s, Clock: newManualClock(), compactAbove: compactAbove})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s, c
 	}
-	s, c := open()
+	s, c := open(1 << 30) // no compaction while running
 	for i := int64(1); i <= 100; i++ {
 		mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq("g", "", -1, "t", map[int32]int64{0: i, 1: 1000 + i}))
 	}
@@ -285,7 +285,7 @@ func TestCompactionAtStartup(t *testing.T) {
 	s.Close()
 
 	for range 2 {
-		s, c = open()
+		s, c = open(10)
 		l, _ = s.Lookup(OffsetsLogName)
 		if start := l.LogStartOffset(); start < before {
 			t.Fatalf("log start %d: history before %d not dropped", start, before)
@@ -298,5 +298,55 @@ func TestCompactionAtStartup(t *testing.T) {
 		}
 		c.Close()
 		s.Close()
+	}
+}
+
+// TestCompactionWhileRunning: enough commits trigger a background
+// compaction; commits racing with it are kept, and a restart recovers the
+// latest offsets from the compacted log.
+func TestCompactionWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	s, err := log.OpenStore(vfs.OS{}, dir, log.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Store: s, Clock: newManualClock(), compactAbove: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := s.Lookup(OffsetsLogName)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= 300; i++ {
+			mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq("other", "", -1, "t", map[int32]int64{7: i}))
+		}
+	}()
+	for i := int64(1); i <= 300; i++ {
+		mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq("g", "", -1, "t", map[int32]int64{0: i, 1: 1000 + i}))
+	}
+	<-done
+	waitFor(t, "a compaction", func() bool { return l.LogStartOffset() > 0 && !c.compacting.Load() })
+	if got := fetchOffsets(t, c, "g", "t", 0, 1); got[0] != 300 || got[1] != 1300 {
+		t.Fatalf("offsets after compaction: %v", got)
+	}
+	c.Close()
+	s.Close()
+
+	s, err = log.OpenStore(vfs.OS{}, dir, log.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err = New(Config{Store: s, Clock: newManualClock(), compactAbove: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := fetchOffsets(t, c, "g", "t", 0, 1); got[0] != 300 || got[1] != 1300 {
+		t.Fatalf("offsets recovered after compaction: %v", got)
+	}
+	if got := fetchOffsets(t, c, "other", "t", 7); got[7] != 300 {
+		t.Fatalf("racing group's offsets recovered after compaction: %v", got)
 	}
 }
