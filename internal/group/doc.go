@@ -19,7 +19,13 @@
 // (OffsetCommitKey/Value, GroupMetadataKey/Value; see journal.go). An
 // OffsetCommit is answered only after Store.WhenDurable reported its batch
 // fsynced, and its offsets become visible to OffsetFetch at that moment.
-// New replays the log before it returns.
+// New replays the log before it returns. The log is compacted (the live
+// state rewritten, the prefix before it dropped) at startup and in the
+// background once enough history has accumulated; see compact.go.
+//
+// Client identity: the protocol layer may attach the request header's
+// client id and the peer address with WithClient; they prefix member ids
+// and appear in DescribeGroups and ConsumerGroupDescribe.
 //
 // Mixed protocols: a classic group with members cannot be joined through
 // ConsumerGroupHeartbeat (GROUP_ID_NOT_FOUND) and a consumer group with

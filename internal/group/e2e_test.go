@@ -302,3 +302,82 @@ func TestClientGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestClientResumeAfterRestart: a group's committed offsets survive a
+// broker restart; a consumer in the group resumes exactly where the group
+// left off.
+func TestClientResumeAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	const topic, group = "resume", "resume-group"
+	produce := func(ts *testServer, n int) {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(ts.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if n == 10 {
+			if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for p := int32(0); p < 3; p++ {
+			for range n {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	consumeAll := func(ts *testServer, want int) map[int32][]int64 {
+		t.Helper()
+		m := startMember(t, ts.addr, group, topic)
+		defer func() { m.cl.Close(); <-m.done }()
+		waitFor(t, fmt.Sprintf("%d records consumed", want), func() bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			n := 0
+			for _, offs := range m.consumed {
+				n += len(offs)
+			}
+			return n >= want
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.cl.CommitMarkedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		out := map[int32][]int64{}
+		for p, offs := range m.consumed {
+			out[p] = append([]int64(nil), offs...)
+		}
+		return out
+	}
+
+	ts := startServer(t, dir)
+	produce(ts, 10)
+	first := consumeAll(ts, 30)
+	ts.stop(t)
+	for p := int32(0); p < 3; p++ {
+		if len(first[p]) != 10 {
+			t.Fatalf("partition %d: consumed %v before the restart", p, first[p])
+		}
+	}
+
+	ts = startServer(t, dir)
+	defer ts.stop(t)
+	produce(ts, 5)
+	second := consumeAll(ts, 15)
+	for p := int32(0); p < 3; p++ {
+		if len(second[p]) != 5 || second[p][0] != 10 {
+			t.Fatalf("partition %d: after the restart consumed %v, want offsets 10..14", p, second[p])
+		}
+	}
+}
