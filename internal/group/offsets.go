@@ -13,7 +13,8 @@ import (
 // OffsetCommit: a commit with generation -1 and no member id is a "simple"
 // commit (admin tools, manual assignment) and is allowed only while the
 // group has no members; otherwise the member and generation (classic) or
-// member epoch (KIP-848, v9+) must match. Retention fields (v1-v4) are
+// member epoch (KIP-848, v9+) must match; an older member epoch is
+// accepted when every committed partition is still the member's. Retention fields (v1-v4) are
 // accepted and ignored: offsets live until deleted. The response is sent
 // only after the records are fsynced; the offsets become visible to
 // OffsetFetch at the same moment. v10 names topics by ID.
@@ -101,7 +102,7 @@ func (g *group) commit(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitRespo
 			resp.Topics[it.ti].Partitions[it.pi].ErrorCode = code
 		}
 	}
-	if code := g.validateCommit(r); code != 0 {
+	if code := g.validateCommit(r, items); code != 0 {
 		setAll(code)
 		done(resp)
 		return
@@ -127,7 +128,7 @@ func (g *group) commit(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitRespo
 }
 
 // validateCommit returns the error code for the whole commit, or 0.
-func (g *group) validateCommit(r *kmsg.OffsetCommitRequest) int16 {
+func (g *group) validateCommit(r *kmsg.OffsetCommitRequest, items []commitItem) int16 {
 	gen, member, instance := int32(-1), "", ""
 	if r.Version >= 1 {
 		gen, member = r.Generation, r.MemberID
@@ -153,13 +154,20 @@ func (g *group) validateCommit(r *kmsg.OffsetCommitRequest) int16 {
 		if m == nil {
 			return kerr.UnknownMemberID.Code
 		}
-		if gen != m.epoch {
-			if r.Version >= 9 {
-				return kerr.StaleMemberEpoch.Code
-			}
-			return kerr.IllegalGeneration.Code
+		switch {
+		case gen == m.epoch:
+			return 0
+		case gen > m.epoch:
+			return kerr.StaleMemberEpoch.Code
+		case r.Version >= 9 && g.ownsAll(m, items):
+			// An older epoch, but every partition committed is still
+			// the member's: the commit raced with a heartbeat that
+			// moved the member to a new epoch (as Kafka 4.3 allows).
+			return 0
+		case r.Version >= 9:
+			return kerr.StaleMemberEpoch.Code
 		}
-		return 0
+		return kerr.IllegalGeneration.Code
 	}
 	cs := &g.classic
 	if gen < 0 && cs.state == stEmpty {
@@ -187,6 +195,24 @@ func (g *group) validateCommit(r *kmsg.OffsetCommitRequest) int16 {
 		g.scheduleSession(m) // a commit is as good as a heartbeat
 	}
 	return 0
+}
+
+// ownsAll reports whether every committed partition is assigned to m or
+// still being revoked by it.
+func (g *group) ownsAll(m *consumerMember, items []commitItem) bool {
+	for _, it := range items {
+		info, ok := g.cons.topicMeta[it.topic]
+		if !ok {
+			return false
+		}
+		k := tp{info.id, it.part}
+		_, assigned := m.assigned[k]
+		_, revoking := m.revoking[k]
+		if !assigned && !revoking {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- OffsetFetch ----
