@@ -26,7 +26,7 @@ type api struct {
 func brokerAPIs() map[int16]api {
 	return map[int16]api{
 		int16(kmsg.Produce):                 {0, 13, handleProduce, true},
-		int16(kmsg.Fetch):                   {4, 16, handleFetch, true},
+		int16(kmsg.Fetch):                   {0, 16, handleFetch, true},
 		int16(kmsg.ListOffsets):             {0, 10, handleListOffsets, true},
 		int16(kmsg.Metadata):                {0, 13, handleMetadata, true},
 		int16(kmsg.FindCoordinator):         {0, 6, handleFindCoordinator, true},

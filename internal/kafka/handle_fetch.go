@@ -1,6 +1,9 @@
 package kafka
 
-// Fetch (key 1), versions 4–16.
+// Fetch (key 1), versions 0–16.
+//
+// v0–v3 predate record batches v2: their responses are down-converted to
+// legacy message sets in memory (fetch_legacy.go). v4+ are described below.
 //
 // Reads whole record batches from the partition logs and sends them with
 // sendfile(2) straight from the segment files (fetch_response.go writes the
@@ -260,7 +263,11 @@ func (f *fetchState) waitAny(c *conn, timer <-chan time.Time) bool {
 
 // finish encodes the response and completes the slot.
 func (f *fetchState) finish(sl *slot, r *kmsg.FetchRequest) {
-	f.resp.encode(sl, r, f.parts)
+	if r.Version < 4 {
+		f.resp.encodeLegacy(sl, r, f.parts)
+	} else {
+		f.resp.encode(sl, r, f.parts)
+	}
 	f.resp.state = f
 	sl.fetch = &f.resp
 	sl.complete()

@@ -179,3 +179,108 @@ func TestProduceLegacyErrors(t *testing.T) {
 		t.Fatalf("%d records written", n)
 	}
 }
+
+type legacyMsg struct {
+	offset     int64
+	magic      byte
+	ts         int64
+	key, value []byte
+}
+
+// parseLegacyMessages decodes an uncompressed legacy message set, checking
+// every CRC.
+func parseLegacyMessages(t *testing.T, set []byte) []legacyMsg {
+	t.Helper()
+	var out []legacyMsg
+	for len(set) >= 12 {
+		size := int(binary.BigEndian.Uint32(set[8:]))
+		if size > len(set)-12 {
+			break
+		}
+		m := legacyMsg{offset: int64(binary.BigEndian.Uint64(set))}
+		msg := set[12 : 12+size]
+		set = set[12+size:]
+		if crc32.ChecksumIEEE(msg[4:]) != binary.BigEndian.Uint32(msg) {
+			t.Fatalf("message at offset %d: bad CRC", m.offset)
+		}
+		m.magic = msg[4]
+		body := msg[6:]
+		if m.magic == 1 {
+			m.ts = int64(binary.BigEndian.Uint64(body))
+			body = body[8:]
+		}
+		var ok bool
+		if m.key, body, ok = legacyBytes(body); !ok {
+			t.Fatal("bad key")
+		}
+		if m.value, _, ok = legacyBytes(body); !ok {
+			t.Fatal("bad value")
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestFetchDownConversion: Fetch v0–v3 get legacy message sets (magic 0 for
+// v0–v1, 1 for v2–v3) converted from batches produced under every codec,
+// starting at the fetch offset, with keys, values and timestamps.
+func TestFetchDownConversion(t *testing.T) {
+	ts := startServer(t)
+	ts.createTopic("down", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	n := 0
+	for _, codec := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(ts.addr), kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic("down"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []*kgo.Record
+		for i := 0; i < 20; i++ {
+			r := &kgo.Record{Value: []byte(fmt.Sprintf("v%d", n)), Timestamp: base.Add(time.Duration(n) * time.Millisecond),
+				Headers: []kgo.RecordHeader{{Key: "dropped", Value: []byte("x")}}}
+			if n%3 != 0 {
+				r.Key = []byte(fmt.Sprintf("k%d", n))
+			}
+			recs = append(recs, r)
+			n++
+		}
+		err = cl.ProduceSync(ctx, recs...).FirstErr()
+		cl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := ts.dial()
+	defer c.close()
+	for v := int16(0); v <= 3; v++ {
+		for _, from := range []int64{0, 7, 55} {
+			resp := c.request(fetchRequest(v, "down", 0, from, 0, 0)).(*kmsg.FetchResponse)
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.HighWatermark != int64(n) {
+				t.Fatalf("v%d: error %d hw %d", v, p.ErrorCode, p.HighWatermark)
+			}
+			msgs := parseLegacyMessages(t, p.RecordBatches)
+			if len(msgs) != n-int(from) {
+				t.Fatalf("v%d from %d: %d messages, want %d", v, from, len(msgs), n-int(from))
+			}
+			wantMagic := byte(0)
+			if v >= 2 {
+				wantMagic = 1
+			}
+			for i, m := range msgs {
+				o := from + int64(i)
+				if m.offset != o || m.magic != wantMagic || string(m.value) != fmt.Sprintf("v%d", o) {
+					t.Fatalf("v%d: message %d: offset %d magic %d value %q", v, i, m.offset, m.magic, m.value)
+				}
+				if wantKey := fmt.Sprintf("k%d", o); (o%3 == 0) != (m.key == nil) || (m.key != nil && string(m.key) != wantKey) {
+					t.Fatalf("v%d: offset %d: key %q", v, o, m.key)
+				}
+				if wantMagic == 1 && m.ts != base.UnixMilli()+o {
+					t.Fatalf("v%d: offset %d: timestamp %d, want %d", v, o, m.ts, base.UnixMilli()+o)
+				}
+			}
+		}
+	}
+}

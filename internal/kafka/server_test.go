@@ -33,7 +33,7 @@ func TestAPIVersionsAllVersions(t *testing.T) {
 			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 		}
 		for key, want := range map[kmsg.Key][2]int16{
-			kmsg.Produce: {0, 13}, kmsg.Fetch: {4, 16}, kmsg.Metadata: {0, 13},
+			kmsg.Produce: {0, 13}, kmsg.Fetch: {0, 16}, kmsg.Metadata: {0, 13},
 			kmsg.ApiVersions: {0, 4}, kmsg.ListOffsets: {0, 10}, kmsg.FindCoordinator: {0, 6},
 		} {
 			if got[int16(key)] != want {
@@ -97,8 +97,8 @@ func TestClosesConnection(t *testing.T) {
 	}
 	unsupported := kmsg.NewPtrMetadataRequest()
 	unsupported.Version = 14
-	fetchV3 := kmsg.NewPtrFetchRequest()
-	fetchV3.Version = 3
+	fetchV17 := kmsg.NewPtrFetchRequest()
+	fetchV17.Version = 17
 	cases := []struct {
 		name  string
 		bytes []byte
@@ -109,7 +109,7 @@ func TestClosesConnection(t *testing.T) {
 		{"non-produce request too large", append(binary.BigEndian.AppendUint32(nil, 64<<10+1), 0, 3)},
 		{"size below header", []byte{0, 0, 0, 4, 0, 0, 0, 0}},
 		{"unsupported version", frameOf(unsupported)},
-		{"below min version", frameOf(fetchV3)},
+		{"above max version (Fetch v17)", frameOf(fetchV17)},
 		{"unknown api key", func() []byte {
 			b := binary.BigEndian.AppendUint32(nil, 10)
 			return append(b, 0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff)
