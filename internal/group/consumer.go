@@ -2,8 +2,10 @@ package group
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,8 +37,11 @@ import (
 // FENCED_MEMBER_EPOCH. Static members (instance id) leaving with epoch -2
 // keep their assignment for the session timeout; a new member with the
 // same instance id takes it over, while a member that has not left
-// yields UNRELEASED_INSTANCE_ID. Regex subscriptions are not supported
-// (INVALID_REQUEST). Membership is not persisted: after a restart members
+// yields UNRELEASED_INSTANCE_ID. Regular-expression subscriptions (v1,
+// RE2 syntax, matching whole names, never internal "__" topics) are
+// served when the TopicLookup is also a TopicLister, and re-resolved on
+// every heartbeat; otherwise they get INVALID_REQUEST. Membership is not
+// persisted: after a restart members
 // get UNKNOWN_MEMBER_ID and rejoin; the group epoch is persisted so epochs
 // never go backwards.
 
@@ -53,7 +58,10 @@ type consumerMember struct {
 	clientID, clientHost   string
 	epoch, prevEpoch       int32
 	rebalanceTimeout       time.Duration
-	topics                 []string // sorted
+	topics                 []string // explicit subscription, sorted
+	regex                  *regexp.Regexp
+	regexSource            string
+	resolved               []string // topics ∪ regex matches, sorted
 	assignor               string
 	assigned               tpSet // given to the member
 	revoking               tpSet // taken away, not yet acknowledged
@@ -153,12 +161,21 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 	switch {
 	case r.ServerAssignor != nil && *r.ServerAssignor != "" && !validAssignor(*r.ServerAssignor):
 		return fail(kerr.UnsupportedAssignor.Code, "supported assignors: uniform, range")
-	case r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "":
-		return fail(kerr.InvalidRequest.Code, "regular-expression subscriptions are not supported")
 	case r.MemberEpoch < -2:
 		return fail(kerr.InvalidRequest.Code, "invalid member epoch")
 	case r.MemberEpoch != 0 && r.MemberID == "":
 		return fail(kerr.InvalidRequest.Code, "member id required")
+	}
+	var regex *regexp.Regexp
+	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != "" {
+		if _, ok := cfg.Topics.(TopicLister); !ok {
+			return fail(kerr.InvalidRequest.Code, "regular-expression subscriptions are not supported")
+		}
+		re, err := regexp.Compile("^(?:" + *r.SubscribedTopicRegex + ")$")
+		if err != nil {
+			return fail(kerr.InvalidRegularExpression.Code, err.Error())
+		}
+		regex = re
 	}
 	if g.kind == kindClassic && (len(g.classic.members) > 0 || len(g.classic.pending) > 0) {
 		return fail(kerr.GroupIDNotFound.Code, "group "+g.id+" is a classic group with members")
@@ -225,6 +242,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 			m.epoch, m.prevEpoch, m.state = old.epoch, old.prevEpoch, old.state
 			m.assigned, m.revoking = old.assigned, old.revoking
 			m.topics, m.assignor = old.topics, old.assignor
+			m.regex, m.regexSource, m.resolved = old.regex, old.regexSource, old.resolved
 			m.rebalanceTimeout = old.rebalanceTimeout
 			for p, owner := range cs.owners {
 				if owner == old.id {
@@ -273,6 +291,10 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 			m.topics = topics
 			bump = true
 		}
+	}
+	if r.SubscribedTopicRegex != nil && *r.SubscribedTopicRegex != m.regexSource {
+		m.regex, m.regexSource = regex, *r.SubscribedTopicRegex
+		bump = true
 	}
 	if r.ServerAssignor != nil && *r.ServerAssignor != "" && *r.ServerAssignor != m.assignor {
 		m.assignor = *r.ServerAssignor
@@ -352,14 +374,47 @@ func (g *group) bumpGroupEpoch() {
 	g.persist([]record{g.groupRecord()}, nil)
 }
 
-// refreshTopicMeta re-reads the subscribed topics' partition counts and
-// reports whether anything changed.
+// TopicLister is implemented by a TopicLookup that can list topics; it
+// enables KIP-848 regular-expression subscriptions.
+type TopicLister interface {
+	TopicNames() []string
+}
+
+// refreshTopicMeta resolves every member's subscription (explicit names
+// and regular-expression matches) and re-reads the subscribed topics'
+// partition counts. It reports whether anything changed.
 func (g *group) refreshTopicMeta() bool {
 	cs := &g.cons
+	changed := false
+	var all []string
+	listed := false
+	for _, m := range cs.members {
+		resolved := m.topics
+		if m.regex != nil {
+			if !listed {
+				if l, ok := g.c.cfg.Topics.(TopicLister); ok {
+					all = l.TopicNames()
+				}
+				listed = true
+			}
+			resolved = slices.Clone(m.topics)
+			for _, t := range all {
+				if !strings.HasPrefix(t, "__") && m.regex.MatchString(t) {
+					resolved = append(resolved, t)
+				}
+			}
+			sort.Strings(resolved)
+			resolved = slices.Compact(resolved)
+		}
+		if !slices.Equal(resolved, m.resolved) {
+			m.resolved = resolved
+			changed = true
+		}
+	}
 	meta := map[string]topicInfo{}
 	if look := g.c.cfg.Topics; look != nil {
 		for _, m := range cs.members {
-			for _, t := range m.topics {
+			for _, t := range m.resolved {
 				if _, done := meta[t]; done {
 					continue
 				}
@@ -378,7 +433,7 @@ func (g *group) refreshTopicMeta() bool {
 			}
 		}
 		if same {
-			return false
+			return changed
 		}
 	}
 	cs.topicMeta = meta
@@ -404,7 +459,7 @@ func (g *group) computeTarget() {
 	}
 	members := make([]assignMember, len(ids))
 	for i, id := range ids {
-		members[i] = assignMember{id: id, topics: cs.members[id].topics}
+		members[i] = assignMember{id: id, topics: cs.members[id].resolved}
 	}
 	cs.target = assign(cs.assignor, members, cs.topicMeta, cs.target)
 	cs.assignmentEpoch = cs.groupEpoch
@@ -583,7 +638,11 @@ func (g *group) describeConsumer() kmsg.ConsumerGroupDescribeResponseGroup {
 		}
 		dm.MemberEpoch = m.epoch
 		dm.ClientID, dm.ClientHost = m.clientID, m.clientHost
-		dm.SubscribedTopics = slices.Clone(m.topics)
+		dm.SubscribedTopics = slices.Clone(m.resolved)
+		if m.regexSource != "" {
+			re := m.regexSource
+			dm.SubscribedTopicRegex = &re
+		}
 		dm.Assignment = describeAssignment(m.assigned, names)
 		dm.TargetAssignment = describeAssignment(cs.target[m.id], names)
 		dm.MemberType = 1

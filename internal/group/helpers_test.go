@@ -193,6 +193,16 @@ func (f *fakeTopics) TopicPartitions(name string) (int32, [16]byte, bool) {
 	return info.n, info.id, ok
 }
 
+func (f *fakeTopics) TopicNames() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for name := range f.topics {
+		out = append(out, name)
+	}
+	return out
+}
+
 func (f *fakeTopics) TopicName(id [16]byte) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

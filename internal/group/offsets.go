@@ -494,7 +494,7 @@ func (g *group) subscribedTopics() (map[string]bool, bool) {
 	switch g.kind {
 	case kindConsumer:
 		for _, m := range g.cons.members {
-			for _, t := range m.topics {
+			for _, t := range m.resolved {
 				out[t] = true
 			}
 		}

@@ -394,6 +394,9 @@ func (s *script) memberRequest(name, op string, args map[string]string) kmsg.Req
 		if v, ok := args["assignor"]; ok {
 			r.ServerAssignor = strPtr(v)
 		}
+		if v, ok := args["regex"]; ok {
+			r.SubscribedTopicRegex = strPtr(v)
+		}
 		if r.MemberEpoch == 0 {
 			r.RebalanceTimeoutMillis = 30000
 			if v, ok := args["rebalance"]; ok {
