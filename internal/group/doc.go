@@ -13,6 +13,17 @@
 // Time, including timers, comes from an injectable Clock, so the state
 // machines can be driven deterministically by the scripts in testdata/.
 //
+// Ownership: Coordinator.mu guards only the map of groups; every field of
+// a group below its channels is owned by the group's goroutine;
+// group.durableMu guards only the queue through which the log's committer
+// hands fsync completions to that goroutine (it never blocks the
+// committer). No goroutine holds a lock while waiting for another.
+//
+// Files: coordinator.go (Config, New, Close, APIs, Handle), actor.go (the
+// group goroutine, persistence hooks), classic.go, consumer.go and
+// assign.go (the two protocols and the server-side assignors), offsets.go,
+// admin.go, journal.go (record formats, the offsets log), compact.go.
+//
 // Durability: offsets and group metadata are records in one internal log,
 // "__consumer_offsets-0", opened on the shared log.Store with the fsync
 // policy. Keys and values use Kafka's __consumer_offsets layouts
