@@ -200,3 +200,38 @@ func BenchmarkRebalanceStorm(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOffsetCommit/groups=64: durable commits (answered after fsync)
+// from 64 concurrent groups sharing the log's group commit.
+func BenchmarkOffsetCommit(b *testing.B) {
+	store, err := log.OpenStore(vfs.OS{}, b.TempDir(), log.StoreOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	c, err := New(Config{Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.Run("groups=64", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32) // 64 committers on 2 cores
+		var next sync.Mutex
+		n := 0
+		b.RunParallel(func(pb *testing.PB) {
+			next.Lock()
+			group := fmt.Sprintf("bench-%d", n)
+			n++
+			next.Unlock()
+			ctx := context.Background()
+			for i := int64(0); pb.Next(); i++ {
+				resp, err := c.Handle(ctx, commitReq(group, "", -1, "t", map[int32]int64{0: i}))
+				if err != nil || resp.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+					b.Error("commit failed")
+					return
+				}
+			}
+		})
+	})
+}
