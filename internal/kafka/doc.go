@@ -23,7 +23,9 @@
 // in the connection's in-order queue; the writer takes slots in order, waits
 // for each to complete, and writes its response (Kafka clients match
 // responses by order as well as by correlation id). acks=0 produces have a
-// slot with no response.
+// slot with no response. The writer starts with a connection's first
+// request and borrows its write buffer from a pool only while it has
+// responses to write, so an idle connection costs one goroutine.
 //
 // Group requests of one connection run one after the other on a per-
 // connection goroutine (so that an OffsetCommit and a following OffsetFetch
