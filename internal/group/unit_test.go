@@ -187,3 +187,60 @@ func TestTopicIDVersions(t *testing.T) {
 		t.Fatalf("v1 fetch of unknown group: %+v", p)
 	}
 }
+
+// TestOffsetDeleteClassic: OffsetDelete refuses topics a classic consumer
+// group's members subscribe to (read from their protocol metadata), and
+// any topic of a non-empty group of another protocol type.
+func TestOffsetDeleteClassic(t *testing.T) {
+	topics := newFakeTopics()
+	topics.set("t", 1)
+	topics.set("u", 1)
+	c, err := New(Config{journal: &memJournal{}, Clock: newManualClock(), Topics: topics, InitialRebalanceDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	md := kmsg.NewConsumerMemberMetadata()
+	md.Topics = []string{"t"}
+	for _, ptype := range []string{"consumer", "connect"} {
+		group := "g-" + ptype
+		for _, topic := range []string{"t", "u"} {
+			if r := mustHandle[*kmsg.OffsetCommitResponse](t, c, commitReq(group, "", -1, topic, map[int32]int64{0: 5})); r.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatal("commit failed")
+			}
+		}
+		jr := joinReq(group, "", "")
+		jr.Version = 3
+		jr.ProtocolType = ptype
+		jr.Protocols[0].Metadata = md.AppendTo(nil)
+		if r := mustHandle[*kmsg.JoinGroupResponse](t, c, jr); r.ErrorCode != 0 {
+			t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		del := kmsg.NewPtrOffsetDeleteRequest()
+		del.Group = group
+		for _, topic := range []string{"t", "u"} {
+			del.Topics = append(del.Topics, kmsg.OffsetDeleteRequestTopic{Topic: topic, Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}})
+		}
+		r := mustHandle[*kmsg.OffsetDeleteResponse](t, c, del)
+		if ptype == "connect" {
+			if r.ErrorCode != kerr.NonEmptyGroup.Code {
+				t.Fatalf("offset delete in a non-empty %s group: %v", ptype, kerr.ErrorForCode(r.ErrorCode))
+			}
+			continue
+		}
+		if r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code || r.Topics[1].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("offset delete: %+v", r)
+		}
+		if got := fetchOffsets(t, c, group, "u", 0); got[0] != -1 {
+			t.Fatalf("u's offset not deleted: %v", got)
+		}
+		if got := fetchOffsets(t, c, group, "t", 0); got[0] != 5 {
+			t.Fatalf("t's offset deleted: %v", got)
+		}
+	}
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "nosuch"
+	if r := mustHandle[*kmsg.OffsetDeleteResponse](t, c, del); r.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("offset delete of unknown group: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
