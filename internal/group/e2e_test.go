@@ -27,9 +27,11 @@ type testServer struct {
 	served chan error
 }
 
-func startServer(t *testing.T, dir string) *testServer {
+func startServer(t *testing.T, dir string) *testServer { return startServerAt(t, dir, "127.0.0.1:0") }
+
+func startServerAt(t *testing.T, dir, addr string) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,5 +381,69 @@ func TestClientResumeAfterRestart(t *testing.T) {
 		if len(second[p]) != 5 || second[p][0] != 10 {
 			t.Fatalf("partition %d: after the restart consumed %v, want offsets 10..14", p, second[p])
 		}
+	}
+}
+
+// TestClientsSurviveRestart: running consumers (classic and KIP-848) keep
+// consuming across a broker restart: they rejoin the recovered group,
+// settle on a complete, disjoint assignment again, and consume what is
+// produced afterwards.
+func TestClientsSurviveRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	for _, mode := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"cooperative", []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}},
+		{"kip848", []kgo.Opt{kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer()}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			dir := t.TempDir()
+			topic, group := "live-"+mode.name, "live-group-"+mode.name
+			ts := startServer(t, dir)
+			addr := ts.addr
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			admin, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close()
+			if _, err := kadm.NewClient(admin).CreateTopic(ctx, 4, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			ms := []*member{startMember(t, addr, group, topic, mode.opts...), startMember(t, addr, group, topic, mode.opts...)}
+			defer func() {
+				for _, m := range ms {
+					m.cl.Close()
+					<-m.done
+				}
+			}()
+			waitSettled(t, "before the restart", ms, 4)
+
+			ts.stop(t)
+			ts = startServerAt(t, dir, addr)
+			defer ts.stop(t)
+
+			for p := int32(0); p < 4; p++ {
+				if err := admin.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte("after")}).FirstErr(); err != nil {
+					t.Fatalf("produce after restart: %v", err)
+				}
+			}
+			waitFor(t, "records produced after the restart consumed", func() bool {
+				n := 0
+				for _, m := range ms {
+					m.mu.Lock()
+					for _, offs := range m.consumed {
+						n += len(offs)
+					}
+					m.mu.Unlock()
+				}
+				return n >= 4
+			})
+			waitSettled(t, "after the restart", ms, 4)
+		})
 	}
 }
