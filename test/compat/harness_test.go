@@ -179,7 +179,7 @@ func needTool(t *testing.T, name string, check ...string) string {
 	}
 	if err != nil {
 		msg := fmt.Sprintf("client tool %s unavailable (%v); .ci/run installs it", name, err)
-		if os.Getenv("CI") == "true" {
+		if isCI() {
 			t.Fatal(msg)
 		}
 		t.Skip("SKIPPING: " + msg)
@@ -312,3 +312,5 @@ func listEnds(t testing.TB, cl *kgo.Client, topic string) map[int32]int64 {
 	})
 	return out
 }
+
+func isCI() bool { return os.Getenv("CI") == "true" }
