@@ -43,7 +43,6 @@ package kafka
 
 import (
 	"errors"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -158,7 +157,7 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 			return errUnsupportedForMessageFormat
 		}
 		limit := int(part.Log().Config().MaxBatchBytes)
-		converted, err := convertLegacy(records, limit, time.Now().UnixMilli())
+		converted, err := convertLegacy(records, limit, c.s.cfg.Clock().UnixMilli())
 		switch {
 		case errors.Is(err, errLegacyTooBig):
 			return errMessageTooLarge

@@ -284,3 +284,22 @@ func TestFetchDownConversion(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceLegacyMagic0Timestamp: magic 0 messages carry no timestamp and
+// get the server clock's receive time.
+func TestProduceLegacyMagic0Timestamp(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_123)
+	ts := startServer(t, withServerConfig(func(c *Config) { c.Clock = func() time.Time { return at } }))
+	ts.createTopic("m0", 1)
+	c := ts.dial()
+	defer c.close()
+	resp := c.request(produceRequest(0, 1, "m0", 0, legacySet(0, 2, "z", 0))).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("error %d", code)
+	}
+	fr := c.request(fetchRequest(11, "m0", 0, 0, 0, 0)).(*kmsg.FetchResponse)
+	batches := decodeBatches(t, fr.Topics[0].Partitions[0].RecordBatches)
+	if len(batches) != 1 || batches[0].FirstTimestamp != at.UnixMilli() || batches[0].NumRecords != 2 {
+		t.Fatalf("batches %+v", batches)
+	}
+}

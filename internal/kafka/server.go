@@ -76,6 +76,10 @@ type Config struct {
 	MaxConnsPerIP int
 
 	Logger *slog.Logger
+	// Clock stamps data the server creates (legacy magic 0 messages get
+	// the receive time); nil means time.Now. Network deadlines and fetch
+	// waits use real time.
+	Clock func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
