@@ -34,7 +34,9 @@
 //
 // # Errors at the edge
 //
-// A frame whose size is negative or above MaxRequestBytes, a request for an
+// A frame whose size is negative or above MaxRequestBytes (or, for any key
+// but Produce, above MaxNonProduceRequestBytes, checked from the key before
+// the frame is allocated), a request for an
 // API key or version this server does not serve (other than ApiVersions), or
 // a body that does not decode closes the connection, as Kafka does. An
 // ApiVersions request with a version above the highest served is answered
