@@ -57,6 +57,10 @@ type group struct {
 	// drops to zero (compaction).
 	inflight    int
 	idleWaiters []func()
+	// appends counts successful appends; lastTicket is the latest one's
+	// ticket (a request that wrote records waits for it).
+	appends    uint64
+	lastTicket log.Ticket
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -169,6 +173,8 @@ func (g *group) persist(recs []record, then func(err error)) {
 		return
 	}
 	g.inflight++
+	g.appends++
+	g.lastTicket = t
 	g.c.noteAppended(len(recs))
 	g.c.journal.whenDurable(t, &durableFunc{g: g, fn: func(err error) {
 		g.inflight--
@@ -208,6 +214,18 @@ func (g *group) startTimers() {
 	for _, m := range g.classic.members {
 		g.scheduleSession(m)
 	}
+	if len(g.cons.members) > 0 {
+		// Recompute the target on the next heartbeat, so that anything
+		// unowned at the crash is assigned again.
+		g.refreshTopicMeta()
+		g.bumpGroupEpoch()
+		for _, m := range g.cons.members {
+			g.scheduleConsumerSession(m)
+			if m.state == mUnrevoked {
+				g.armRevokeTimer(m)
+			}
+		}
+	}
 }
 
 // shutdown answers everything parked and stops timers.
@@ -225,6 +243,12 @@ func (g *group) restore(r *recovered) {
 		g.kind = kindConsumer
 		g.cons.groupEpoch = r.epoch
 		g.cons.assignmentEpoch = r.epoch
+		if err := g.cons.restoreMembers(r.members); err != nil {
+			// A damaged member record costs that member a rejoin,
+			// nothing more.
+			g.c.cfg.Logger.Warn("group: dropping unreadable members", "group", g.id, "err", err)
+			g.cons.init()
+		}
 	case r.classic != nil:
 		g.kind = kindClassic
 		g.classic.restore(r.classic)

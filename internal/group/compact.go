@@ -108,6 +108,13 @@ func (g *group) appendSnapshot() (log.Ticket, int, error) {
 	if g.kind == kindConsumer || g.kind == kindClassic && (g.classic.generation > 0 || g.classic.protocolType != "") {
 		recs = append(recs, g.groupRecord())
 	}
+	if g.kind == kindConsumer {
+		for _, m := range g.cons.members {
+			if m.written != nil {
+				recs = append(recs, record{key: memberKey(g.id, m.id), value: m.written})
+			}
+		}
+	}
 	if g.kind != kindNone {
 		for t, parts := range g.offsets {
 			for p, o := range parts {

@@ -40,10 +40,11 @@ import (
 // yields UNRELEASED_INSTANCE_ID. Regular-expression subscriptions (v1,
 // RE2 syntax, matching whole names, never internal "__" topics) are
 // served when the TopicLookup is also a TopicLister, and re-resolved on
-// every heartbeat; otherwise they get INVALID_REQUEST. Membership is not
-// persisted: after a restart members
-// get UNKNOWN_MEMBER_ID and rejoin; the group epoch is persisted so epochs
-// never go backwards.
+// every heartbeat; otherwise they get INVALID_REQUEST. The group epoch
+// and every member (epochs, subscription, assignment, revocations) are
+// persisted (memberlog.go), and a heartbeat that changed them is answered
+// only once the records are durable, so a restart resumes the group where
+// its members believe it is.
 
 type memberState uint8
 
@@ -66,8 +67,9 @@ type consumerMember struct {
 	assigned               tpSet // given to the member
 	revoking               tpSet // taken away, not yet acknowledged
 	state                  memberState
-	sent                   tpSet // last assignment sent; nil = never
-	leftStatic             bool  // left with epoch -2, assignment held
+	sent                   tpSet  // last assignment sent; nil = never
+	leftStatic             bool   // left with epoch -2, assignment held
+	written                []byte // last record persisted; nil = none
 
 	session     Timer
 	sessionSeq  uint64
@@ -132,6 +134,11 @@ func (cs *consumerState) stateName() string {
 	return "Stable"
 }
 
+// compileSubscription compiles a subscription regex to match whole names.
+func compileSubscription(re string) (*regexp.Regexp, error) {
+	return regexp.Compile("^(?:" + re + ")$")
+}
+
 func (c *Coordinator) consumerHeartbeat(ctx context.Context, r *kmsg.ConsumerGroupHeartbeatRequest) kmsg.Response {
 	if r.Group == "" {
 		resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
@@ -140,11 +147,24 @@ func (c *Coordinator) consumerHeartbeat(ctx context.Context, r *kmsg.ConsumerGro
 	}
 	client := clientFrom(ctx)
 	g := c.lookup(r.Group, true)
-	resp, ok := ask(ctx, g, func() *kmsg.ConsumerGroupHeartbeatResponse { return g.consumerHeartbeat(r, client) })
-	if !ok {
-		return nil
-	}
-	return resp
+	return c.call(ctx, g, func(done func(kmsg.Response)) {
+		before := g.appends
+		resp := g.consumerHeartbeat(r, client)
+		if g.appends == before {
+			done(resp)
+			return
+		}
+		// The heartbeat changed persisted state (membership, epochs,
+		// assignments): answer once that is durable, so that a restart
+		// never finds the group behind what a member was told.
+		g.c.journal.whenDurable(g.lastTicket, &durableFunc{g: g, fn: func(err error) {
+			if err != nil {
+				resp = kmsg.NewPtrConsumerGroupHeartbeatResponse()
+				resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
+			done(resp)
+		}})
+	})
 }
 
 func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client clientInfo) *kmsg.ConsumerGroupHeartbeatResponse {
@@ -171,7 +191,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 		if _, ok := cfg.Topics.(TopicLister); !ok {
 			return fail(kerr.InvalidRequest.Code, "regular-expression subscriptions are not supported")
 		}
-		re, err := regexp.Compile("^(?:" + *r.SubscribedTopicRegex + ")$")
+		re, err := compileSubscription(*r.SubscribedTopicRegex)
 		if err != nil {
 			return fail(kerr.InvalidRegularExpression.Code, err.Error())
 		}
@@ -252,6 +272,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 			cs.target[id] = cs.target[old.id]
 			delete(cs.target, old.id)
 			stopConsumerTimers(old)
+			g.forgetMember(old)
 			delete(cs.members, old.id)
 		} else {
 			bump = true
@@ -311,6 +332,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 		g.computeTarget()
 	}
 	g.reconcile(m, r.Topics)
+	g.maybePersistMember(m)
 
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
@@ -498,15 +520,7 @@ func (g *group) reconcile(m *consumerMember, owned []kmsg.ConsumerGroupHeartbeat
 	}
 	if len(revoke) > 0 {
 		m.assigned, m.revoking, m.state = keep, revoke, mUnrevoked
-		m.revokeSeq++
-		seq := m.revokeSeq
-		m.revokeTimer = g.after(m.rebalanceTimeout, func() {
-			if cs.members[m.id] == m && m.revokeSeq == seq && m.state == mUnrevoked {
-				g.c.cfg.Logger.Info("group member did not revoke in time; fenced", "group", g.id, "member", m.id)
-				g.removeConsumer(m)
-				g.bumpGroupEpoch()
-			}
-		})
+		g.armRevokeTimer(m)
 		return
 	}
 	if m.epoch != cs.assignmentEpoch {
@@ -529,6 +543,24 @@ func (g *group) reconcile(m *consumerMember, owned []kmsg.ConsumerGroupHeartbeat
 	if waiting {
 		m.state = mUnreleased
 	}
+}
+
+// armRevokeTimer fences m if it has not revoked within its rebalance
+// timeout.
+func (g *group) armRevokeTimer(m *consumerMember) {
+	cs := &g.cons
+	if m.revokeTimer != nil {
+		m.revokeTimer.Stop()
+	}
+	m.revokeSeq++
+	seq := m.revokeSeq
+	m.revokeTimer = g.after(m.rebalanceTimeout, func() {
+		if cs.members[m.id] == m && m.revokeSeq == seq && m.state == mUnrevoked {
+			g.c.cfg.Logger.Info("group member did not revoke in time; fenced", "group", g.id, "member", m.id)
+			g.removeConsumer(m)
+			g.bumpGroupEpoch()
+		}
+	})
 }
 
 func ownsAny(owned []kmsg.ConsumerGroupHeartbeatRequestTopic, s tpSet) bool {
@@ -566,6 +598,7 @@ func (g *group) removeConsumer(m *consumerMember) {
 			delete(cs.owners, p)
 		}
 	}
+	g.forgetMember(m)
 	delete(cs.members, m.id)
 	delete(cs.target, m.id)
 	if m.instanceID != "" && cs.static[m.instanceID] == m.id {

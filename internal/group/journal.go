@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -238,6 +239,7 @@ type recovered struct {
 	classic  *kmsg.GroupMetadataValue
 	consumer bool
 	epoch    int32
+	members  map[string][]byte // KIP-848 member records by member id
 }
 
 // applyRecord folds one record into state.
@@ -248,7 +250,7 @@ func applyRecord(state map[string]*recovered, r record) error {
 	get := func(g string) *recovered {
 		s := state[g]
 		if s == nil {
-			s = &recovered{offsets: map[string]map[int32]offsetEntry{}}
+			s = &recovered{offsets: map[string]map[int32]offsetEntry{}, members: map[string][]byte{}}
 			state[g] = s
 		}
 		return s
@@ -283,6 +285,17 @@ func applyRecord(state map[string]*recovered, r record) error {
 			epoch = -1
 		}
 		parts[k.Partition] = offsetEntry{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTime: v.CommitTimestamp}
+	case keyConsumerMember:
+		group, member, err := decodeMemberKey(r.key)
+		if err != nil {
+			return err
+		}
+		s := get(group)
+		if r.value == nil {
+			delete(s.members, member)
+		} else {
+			s.members[member] = bytes.Clone(r.value)
+		}
 	case keyGroupMetadata, keyConsumerGroup:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(r.key); err != nil {
@@ -307,6 +320,7 @@ func applyRecord(state map[string]*recovered, r record) error {
 			return fmt.Errorf("%w: group value: %v", errCorruptRecord, err)
 		}
 		s.classic, s.consumer = &v, false
+		clear(s.members) // a classic group has no KIP-848 members
 	default:
 		// A record type from a newer version: skip it rather than refuse
 		// to start.
@@ -442,6 +456,14 @@ func snapshotBatches(state map[string]*recovered, nowMillis int64, perBatch int)
 		switch {
 		case s.consumer:
 			add(record{key: groupKey(keyConsumerGroup, id), value: consumerGroupValue(s.epoch)})
+			members := make([]string, 0, len(s.members))
+			for m := range s.members {
+				members = append(members, m)
+			}
+			sort.Strings(members)
+			for _, m := range members {
+				add(record{key: memberKey(id, m), value: s.members[m]})
+			}
 		case s.classic != nil:
 			v := *s.classic
 			v.Version = groupMetadataValueVersion
@@ -473,6 +495,9 @@ func liveRecords(state map[string]*recovered) int {
 	for _, s := range state {
 		if s.consumer || s.classic != nil {
 			n++
+		}
+		if s.consumer {
+			n += len(s.members)
 		}
 		for _, parts := range s.offsets {
 			n += len(parts)
