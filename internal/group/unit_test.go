@@ -119,6 +119,8 @@ func FuzzDecodeRecords(f *testing.F) {
 		{key: offsetKey("g", "t", 3), value: offsetValue(offsetEntry{offset: 7, leaderEpoch: -1, metadata: "m"})},
 		{key: groupKey(keyGroupMetadata, "g")},
 		{key: groupKey(keyConsumerGroup, "g"), value: consumerGroupValue(4)},
+		{key: memberKey("g", "m"), value: memberValue(&consumerMember{id: "m", epoch: 3, topics: []string{"t"},
+			assigned: tpSet{{[16]byte{1}, 0}: {}}, revoking: tpSet{{[16]byte{1}, 1}: {}}})},
 	}))
 	var cs classicState
 	cs.init()
