@@ -223,6 +223,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 		resp.MemberID = &m.id
 		if r.MemberEpoch == -2 && m.instanceID != "" {
 			m.leftStatic = true
+			g.maybePersistMember(m)
 			g.scheduleConsumerSession(m)
 			resp.MemberEpoch = -2
 			return resp

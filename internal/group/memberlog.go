@@ -17,7 +17,8 @@ import (
 //	      int32 rebalance timeout ms, string instance id, string rack id,
 //	      string client id, string client host, string assignor,
 //	      string regex, [string] topics, [partitions] assigned,
-//	      [partitions] revoking
+//	      [partitions] revoking, int8 left (1: a static member that
+//	      left with epoch -2)
 //	      partitions: [16]byte topic id, [int32] partitions
 //
 // A null value removes the member. These layouts are part of the on-disk
@@ -63,7 +64,12 @@ func memberValue(m *consumerMember) []byte {
 		b = kbin.AppendString(b, t)
 	}
 	b = appendPartitions(b, m.assigned)
-	return appendPartitions(b, m.revoking)
+	b = appendPartitions(b, m.revoking)
+	left := int8(0)
+	if m.leftStatic {
+		left = 1
+	}
+	return kbin.AppendInt8(b, left)
 }
 
 // decodeMemberKey returns the group and member of a member key.
@@ -135,6 +141,7 @@ func decodeMember(id string, value []byte) (*consumerMember, error) {
 	if m.revoking, ok = readPartitions(&r); !ok {
 		return bad("revoking partitions")
 	}
+	m.leftStatic = r.Int8() == 1
 	if err := r.Complete(); err != nil {
 		return bad(err.Error())
 	}
