@@ -27,9 +27,12 @@
 // Durability: offsets and group metadata are records in one internal log,
 // "__consumer_offsets-0", opened on the shared log.Store with the fsync
 // policy. Keys and values use Kafka's __consumer_offsets layouts
-// (OffsetCommitKey/Value, GroupMetadataKey/Value; see journal.go). An
+// (OffsetCommitKey/Value, GroupMetadataKey/Value; see journal.go) plus
+// sluice's own KIP-848 member records (memberlog.go). An
 // OffsetCommit is answered only after Store.WhenDurable reported its batch
-// fsynced, and its offsets become visible to OffsetFetch at that moment.
+// fsynced, and its offsets become visible to OffsetFetch at that moment;
+// likewise a SyncGroup (the leader's assignments) and a
+// ConsumerGroupHeartbeat that changed a member.
 // New replays the log before it returns. The log is compacted (the live
 // state rewritten, the prefix before it dropped) at startup and in the
 // background once enough history has accumulated; see compact.go.

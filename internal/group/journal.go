@@ -20,6 +20,7 @@ import (
 //	key v1  OffsetCommitKey{group, topic, partition}   value OffsetCommitValue v3
 //	key v2  GroupMetadataKey{group}                     value GroupMetadataValue v3 (classic group)
 //	key v3  ConsumerGroupMetadataKey{group}             value {int16 version 0, int32 epoch, tags} (KIP-848 group)
+//	key v5  {group, member id}                          value: a KIP-848 member (memberlog.go)
 //
 // A record with a null value is a tombstone for its key. Records are applied
 // in log order; the last one for a key wins. These layouts are part of the
