@@ -193,7 +193,7 @@ func (g *group) consumerHeartbeat(r *kmsg.ConsumerGroupHeartbeatRequest, client 
 		}
 		re, err := compileSubscription(*r.SubscribedTopicRegex)
 		if err != nil {
-			return fail(kerr.InvalidRegularExpression.Code, err.Error())
+			return fail(kerr.InvalidRegularExpression.Code, "invalid regular expression (RE2 syntax)")
 		}
 		regex = re
 	}

@@ -49,7 +49,8 @@
 // with group.consumer.migration.policy=disabled; online migration of a
 // populated group is not implemented.
 //
-// What it must never do: block a group's goroutine on I/O or another group;
+// What it must never do: make a group's goroutine wait for an fsync or for
+// another group (appends go to the page cache; durability is a callback);
 // put a Go error string on the wire (every failure is a Kafka error code in
 // the response); read the wall clock directly; answer an OffsetCommit
 // before its bytes are durable.
