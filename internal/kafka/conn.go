@@ -22,10 +22,9 @@ var errTooManyFiles = syscall.EMFILE
 // conn is one client connection: a reader goroutine (serve, then readLoop)
 // and a writer goroutine (writeLoop) joined by the in-order slot queue.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	ip     string
-	logger *slog.Logger
+	s  *Server
+	nc net.Conn
+	ip string
 
 	// ctx is cancelled when the connection fails or the server shuts down;
 	// waiting handlers (long polls, group waits) return early.
@@ -46,12 +45,18 @@ type conn struct {
 	handlers  sync.WaitGroup // goroutines started for requests of this connection
 }
 
+// connLogger is the server's logger with the connection's address. Built
+// on demand: most connections never log, and an idle connection should
+// hold as little as possible.
+func (c *conn) connLogger() *slog.Logger {
+	return c.s.cfg.Logger.With("remote", c.nc.RemoteAddr().String())
+}
+
 func newConn(s *Server, nc net.Conn, ip string) *conn {
 	c := &conn{
 		s:          s,
 		nc:         nc,
 		ip:         ip,
-		logger:     s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
 		queue:      make(chan *slot, maxInFlight),
 		writerDone: make(chan struct{}),
 	}
@@ -77,6 +82,8 @@ type slot struct {
 	noResponse bool // acks=0 produce: nothing is written
 	closeConn  bool // close the connection after this slot
 	frame      *[]byte
+
+	started time.Time // set only when debug logging is on
 }
 
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
@@ -150,7 +157,7 @@ func (c *conn) readLoop() {
 		}
 		size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
 		if !frameSizeOK(size, cfg.MaxRequestBytes) {
-			c.logger.Warn("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
+			c.connLogger().Warn("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
@@ -163,7 +170,7 @@ func (c *conn) readLoop() {
 		}
 		key := int16(binary.BigEndian.Uint16(c.sizeBuf[:2]))
 		if key != int16(kmsg.Produce) && size > cfg.MaxNonProduceRequestBytes {
-			c.logger.Warn("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
+			c.connLogger().Warn("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
 		frame := getBuf(int(size))
@@ -193,10 +200,10 @@ func (c *conn) readFailed(what string, err error) {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.logger.Debug("closing idle or stalled connection", "during", what)
+		c.connLogger().Debug("closing idle or stalled connection", "during", what)
 		return
 	}
-	c.logger.Debug("connection read failed", "during", what, "err", err)
+	c.connLogger().Debug("connection read failed", "during", what, "err", err)
 }
 
 // dispatch decodes and starts one request. It returns false when the
@@ -205,7 +212,7 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	d, err := c.s.versions.decode(*frame)
 	if err != nil {
 		putBuf(frame)
-		c.logger.Warn("closing connection: "+err.Error(), "key", d.h.key, "version", d.h.version, "client", derefOr(d.h.clientID, ""))
+		c.connLogger().Warn("closing connection: "+err.Error(), "key", d.h.key, "version", d.h.version, "client", derefOr(d.h.clientID, ""))
 		return false
 	}
 	if d.api == nil {
@@ -223,6 +230,9 @@ func (c *conn) dispatch(frame *[]byte) bool {
 		return true
 	}
 	sl := newSlot(&d.h, responseHeaderV1(d.h.key, d.req.IsFlexible()))
+	if c.s.debug {
+		sl.started = time.Now()
+	}
 	if d.api.keepsFrame {
 		// The decoded request aliases the frame (records); the handler
 		// is done with it when the slot completes.
@@ -343,6 +353,10 @@ func (c *conn) writeLoop() {
 				failed = true
 			}
 		}
+		if c.s.debug && !sl.started.IsZero() {
+			c.connLogger().Debug("request served", "key", kmsg.NameForKey(sl.key), "version", sl.version,
+				"correlation", sl.correlation, "took", time.Since(sl.started), "answered", !sl.noResponse && !failed)
+		}
 		if sl.closeConn && !failed {
 			flush()
 			failed = true
@@ -357,7 +371,7 @@ func (c *conn) writeLoop() {
 
 func (c *conn) writeFailed(err error) {
 	if !errors.Is(err, net.ErrClosed) {
-		c.logger.Debug("connection write failed", "err", err)
+		c.connLogger().Debug("connection write failed", "err", err)
 	}
 	c.abort()
 }
@@ -424,7 +438,7 @@ func (c *conn) runGroup(sl *slot, req kmsg.Request) {
 	resp, err := c.s.cfg.Groups.Handle(c.ctx, req)
 	if err != nil || resp == nil {
 		if c.ctx.Err() == nil {
-			c.logger.Warn("closing connection: group request failed", "key", kmsg.NameForKey(req.Key()), "err", err)
+			c.connLogger().Warn("closing connection: group request failed", "key", kmsg.NameForKey(req.Key()), "err", err)
 		}
 		sl.noResponse, sl.closeConn = true, true
 		sl.complete()

@@ -172,7 +172,7 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 	}
 	if code != errNone {
 		if code == errKafkaStorage || code == errUnknownServer {
-			c.logger.Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
+			c.connLogger().Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
 		}
 		return code
 	}

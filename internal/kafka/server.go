@@ -115,6 +115,7 @@ var ErrServerClosed = errors.New("kafka: server closed")
 // stop it with Shutdown.
 type Server struct {
 	cfg      Config
+	debug    bool // the logger takes debug records: log every request
 	versions versionTable
 	// apiVersionsBody is the ApiVersions response's key list, built once.
 	apiKeys []kmsg.ApiVersionsResponseApiKey
@@ -144,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 		perIP:     map[string]int{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
 	groups := cfg.GroupAPIs
 	if cfg.Groups == nil {
 		groups = nil

@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
+	"strings"
 	"net"
 	"runtime"
 	"sync"
@@ -387,3 +389,32 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		t.Fatal("new connection accepted after Shutdown")
 	}
 }
+
+// TestDebugLogsRequests: with debug logging on, every served request is
+// logged with its key, version and latency.
+func TestDebugLogsRequests(t *testing.T) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	})
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := startServer(t, withServerConfig(func(c *Config) { c.Logger = logger }))
+	c := ts.dial()
+	defer c.close()
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 2
+	c.request(req)
+	waitFor(t, "the request log line", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		out := buf.String()
+		return strings.Contains(out, `msg="request served"`) && strings.Contains(out, "key=ApiVersions version=2 correlation=1")
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
