@@ -334,6 +334,11 @@ func (c *Coordinator) fetchGroup(ctx context.Context, id string, member *string,
 	if byID {
 		for i := range res.topics {
 			t := &res.topics[i]
+			if t.name == "" { // an ID the broker does not know
+				for j := range t.parts {
+					t.parts[j].code = kerr.UnknownTopicID.Code
+				}
+			}
 			if t.id == ([16]byte{}) && c.cfg.Topics != nil {
 				_, t.id, _ = c.cfg.Topics.TopicPartitions(t.name)
 			}

@@ -166,12 +166,15 @@ func TestTopicIDVersions(t *testing.T) {
 	fetch.Version = 10
 	rg := kmsg.NewOffsetFetchRequestGroup()
 	rg.Group = "g"
-	rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{{TopicID: id, Partitions: []int32{0, 1}}}
+	rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{{TopicID: id, Partitions: []int32{0, 1}}, {TopicID: [16]byte{9, 9}, Partitions: []int32{0}}}
 	fetch.Groups = append(fetch.Groups, rg)
 	fr := mustHandle[*kmsg.OffsetFetchResponse](t, c, fetch)
 	got := fr.Groups[0].Topics[0]
 	if got.TopicID != id || got.Partitions[0].Offset != -1 || got.Partitions[1].Offset != 33 {
 		t.Fatalf("fetch by id: %+v", got)
+	}
+	if p := fr.Groups[0].Topics[1].Partitions[0]; p.ErrorCode != kerr.UnknownTopicID.Code || fr.Groups[0].Topics[1].TopicID != [16]byte{9, 9} {
+		t.Fatalf("fetch of an unknown topic id: %+v", fr.Groups[0].Topics[1])
 	}
 	// All offsets (null topics) by ID too.
 	fetch.Groups[0].Topics = nil
