@@ -31,7 +31,10 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	queue      chan *slot // started requests, in the order read
+	// queue carries started requests, in the order read, to the writer;
+	// writerDone is closed when the writer exits. Both are made with the
+	// first request (see startWriter).
+	queue      chan *slot
 	writerDone chan struct{}
 	stop       atomic.Bool // set by Server.Shutdown: read no more requests
 
@@ -54,11 +57,9 @@ func (c *conn) connLogger() *slog.Logger {
 
 func newConn(s *Server, nc net.Conn, ip string) *conn {
 	c := &conn{
-		s:          s,
-		nc:         nc,
-		ip:         ip,
-		queue:      make(chan *slot, maxInFlight),
-		writerDone: make(chan struct{}),
+		s:  s,
+		nc: nc,
+		ip: ip,
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	return c
@@ -116,11 +117,9 @@ func (sl *slot) recycle() {
 func (c *conn) serve() {
 	defer c.s.connDone(c)
 	c.readLoop()
-	close(c.queue)
 	if c.writerStarted {
+		close(c.queue)
 		<-c.writerDone
-	} else {
-		close(c.writerDone)
 	}
 	c.handlers.Wait()
 	c.cancel()
@@ -226,7 +225,8 @@ func (c *conn) dispatch(frame *[]byte) bool {
 		resp.ApiKeys = c.s.apiKeys
 		putBuf(frame)
 		sl.respond(resp)
-		c.enqueue(sl)
+		c.startWriter()
+		c.queue <- sl
 		return true
 	}
 	sl := newSlot(&d.h, responseHeaderV1(d.h.key, d.req.IsFlexible()))
@@ -241,20 +241,22 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	// A frame that is not kept may still be aliased by []byte fields of
 	// the request (group metadata, assignments) that their handlers
 	// retain; it is left to the garbage collector.
+	c.startWriter()
 	d.api.handle(c, sl, d.req, &d.h)
-	c.enqueue(sl)
+	c.queue <- sl
 	return true
 }
 
-// enqueue hands a started request to the writer, starting the writer with
-// the first request: a connection that never sends one costs no writer
-// goroutine.
-func (c *conn) enqueue(sl *slot) {
+// startWriter starts the writer and its queue with the connection's first
+// request: a connection that never sends one costs no writer goroutine and
+// no queue. Reader only.
+func (c *conn) startWriter() {
 	if !c.writerStarted {
 		c.writerStarted = true
+		c.queue = make(chan *slot, maxInFlight)
+		c.writerDone = make(chan struct{})
 		go c.writeLoop()
 	}
-	c.queue <- sl
 }
 
 // decoded is a decoded request frame.
