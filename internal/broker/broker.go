@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,6 +288,18 @@ func (b *Broker) TopicName(id [16]byte) (string, bool) {
 		return "", false
 	}
 	return t.name, true
+}
+
+// TopicNames lists the topics, sorted (for regex subscriptions).
+func (b *Broker) TopicNames() []string {
+	b.mu.RLock()
+	names := make([]string, 0, len(b.state.topics))
+	for name := range b.state.topics {
+		names = append(names, name)
+	}
+	b.mu.RUnlock()
+	sort.Strings(names)
+	return names
 }
 
 // clusterID is the cluster ID as Kafka prints it.
