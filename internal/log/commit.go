@@ -36,24 +36,34 @@ const (
 )
 
 // committer is the group-commit engine. Appends under the fsync policy hand
-// it their bytes (journal mode: copied into the journal file with one write;
-// per-file mode: nothing, the segment file itself is fsynced) and get a
-// ticket; the commit goroutine makes everything written so far durable with
-// one fsync, then raises each touched log's high watermark and completes
-// the waiting tickets.
+// it their bytes (journal mode: copied into an in-memory buffer; per-file
+// mode: nothing, the segment file itself is fsynced) and get a ticket; the
+// commit goroutine writes the whole buffer with one pwrite and makes it
+// durable with one fdatasync, then raises each touched log's high watermark
+// and completes the waiting tickets. Appenders never touch the journal file,
+// so they never wait behind its fsync.
 //
-// Tickets are cumulative journal bytes in journal mode and an append count
-// in per-file mode. Ticket 0 is always durable.
+// The journal write cannot fail for lack of space: add reserves the bytes
+// in the current file first (fallocate, in 16 MiB steps), and a reservation
+// that fails returns ENOSPC to that append, which is rolled back. A failed
+// journal write after that is an I/O error and fatal, like a failed fsync.
+//
+// Tickets count appends. Ticket 0 is always durable.
 type committer struct {
 	store   *Store
 	perFile bool
 
 	mu sync.Mutex // guards the fields below; after Log.mu in the lock order
 	// Journal mode.
-	file     vfs.File
-	fileSeq  uint64
+	file    vfs.File
+	fileSeq uint64
+	// filePos is the journal position after the last entry added (written
+	// or still in buf); bufStart is the file position of buf[0]; fileCap is
+	// how far the file's space is reserved.
 	filePos  int64
-	entryBuf []byte
+	bufStart int64
+	fileCap  int64
+	buf      []byte
 	// appended is the ticket of the last add.
 	appended uint64
 	// cycle lists the logs with appends since the last cycle started; each
@@ -69,6 +79,7 @@ type committer struct {
 	done    chan struct{}
 
 	// Commit goroutine only.
+	spareBuf  []byte
 	spareLogs []*Log
 	hws       []int64
 	ready     []Notifier
@@ -84,6 +95,9 @@ type waiter struct {
 
 func journalName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, journalSuffix) }
 
+// journalReserveStep is how much journal space add reserves at a time.
+const journalReserveStep = 16 << 20
+
 // add records an fsync-policy append of records to l, whose high watermark
 // becomes next once durable. Called with l.mu held.
 func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
@@ -97,30 +111,21 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 	}
 	if !c.perFile {
 		n := journalEntryHeader + len(l.name) + len(records)
-		if cap(c.entryBuf) < n {
-			c.entryBuf = make([]byte, n, n+n/4)
+		if err := c.reserveLocked(int64(n)); err != nil {
+			return 0, err
 		}
-		b := c.entryBuf[:n]
+		start := len(c.buf)
+		c.buf = append(c.buf, make([]byte, n)...)[:start+n]
+		b := c.buf[start:]
 		binary.BigEndian.PutUint32(b[0:], uint32(n-4))
 		binary.BigEndian.PutUint64(b[8:], l.incarnation)
 		binary.BigEndian.PutUint16(b[16:], uint16(len(l.name)))
 		copy(b[journalEntryHeader:], l.name)
 		copy(b[journalEntryHeader+len(l.name):], records)
 		binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
-		if _, err := c.file.WriteAt(b, c.filePos); err != nil {
-			// Nothing after filePos counts: the next entry overwrites it,
-			// and recovery stops at the damage if we crash first.
-			_ = c.file.Truncate(c.filePos)
-			return 0, fmt.Errorf("journal write: %w", err)
-		}
-		if traceHook != nil {
-			trace("journal add %s file %d pos %d len %d next %d", l.name, c.fileSeq, c.filePos, n, next)
-		}
 		c.filePos += int64(n)
-		c.appended += uint64(n)
-	} else {
-		c.appended++
 	}
+	c.appended++
 	l.pendingHW = next
 	if !l.inCycle {
 		l.inCycle = true
@@ -131,6 +136,21 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 	default:
 	}
 	return Ticket(c.appended), nil
+}
+
+// reserveLocked makes sure the current journal file has space reserved for
+// n more bytes (plus a seal).
+func (c *committer) reserveLocked(n int64) error {
+	need := c.filePos + n + journalEntryHeader
+	if need <= c.fileCap {
+		return nil
+	}
+	grow := max(need-c.fileCap, journalReserveStep)
+	if err := c.file.Allocate(c.fileCap, grow); err != nil {
+		return fmt.Errorf("journal space: %w", err)
+	}
+	c.fileCap += grow
+	return nil
 }
 
 // WhenDurable calls n.Durable once ticket t is durable: at once (on this
@@ -212,14 +232,13 @@ func (c *committer) runCycle() {
 	file := c.file
 	var rotatedSeq uint64
 	if next != nil {
-		if err := c.sealLocked(); err != nil {
-			c.store.logger.Warn("journal rotation postponed", "err", err)
-			next.Close()
-			next = nil
-		} else {
-			rotatedSeq = c.fileSeq
-			c.file, c.fileSeq, c.filePos = next, nextSeq, 0
-		}
+		c.sealLocked()
+		rotatedSeq = c.fileSeq
+	}
+	buf, bufStart := c.buf, c.bufStart
+	c.buf, c.bufStart = c.spareBuf[:0], c.filePos
+	if next != nil {
+		c.file, c.fileSeq, c.filePos, c.bufStart, c.fileCap = next, nextSeq, 0, 0, 0
 	}
 	c.mu.Unlock()
 
@@ -234,8 +253,17 @@ func (c *committer) runCycle() {
 					break
 				}
 			}
-		} else if e := file.Sync(); e != nil {
-			err = fmt.Errorf("fsync journal: %w", e)
+		} else {
+			if len(buf) > 0 {
+				if _, e := file.WriteAt(buf, bufStart); e != nil {
+					err = fmt.Errorf("journal write: %w", e)
+				}
+			}
+			if err == nil {
+				if e := file.Sync(); e != nil {
+					err = fmt.Errorf("fsync journal: %w", e)
+				}
+			}
 		}
 	}
 	if traceHook != nil {
@@ -259,21 +287,18 @@ func (c *committer) runCycle() {
 			}
 		}
 	}
-	c.spareLogs, c.hws = logs[:0], hws[:0]
+	c.spareLogs, c.hws, c.spareBuf = logs[:0], hws[:0], buf[:0]
 	c.notify(target, err)
 }
 
-// sealLocked appends the seal entry to the current journal file.
-func (c *committer) sealLocked() error {
+// sealLocked appends the seal entry to the current journal file's buffer
+// (reserveLocked always keeps room for it).
+func (c *committer) sealLocked() {
 	var b [journalEntryHeader]byte
 	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
 	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
-	if _, err := c.file.WriteAt(b[:], c.filePos); err != nil {
-		_ = c.file.Truncate(c.filePos)
-		return fmt.Errorf("seal journal file: %w", err)
-	}
+	c.buf = append(c.buf, b[:]...)
 	c.filePos += journalEntryHeader
-	return nil
 }
 
 // notify completes the waiters whose tickets are durable (or all of them,

@@ -56,6 +56,7 @@ type memDisk struct {
 
 type memNode struct {
 	dir     bool
+	alloc   int64 // bytes reserved by Allocate (may exceed len(data))
 	data    []byte
 	durable []byte
 	pending []memOp
@@ -217,6 +218,7 @@ func (m *Mem) Remove(name string) error {
 		}
 	}
 	delete(m.names, name)
+	m.used -= n.footprint()
 	return nil
 }
 
@@ -228,9 +230,10 @@ func (m *Mem) RemoveAll(name string) error {
 	if err := m.liveLocked("remove", name); err != nil {
 		return err
 	}
-	for p := range m.names {
+	for p, n := range m.names {
 		if p == name || strings.HasPrefix(p, name+"/") {
 			delete(m.names, p)
+			m.used -= n.footprint()
 		}
 	}
 	return nil
@@ -253,6 +256,8 @@ func (m *Mem) Rename(oldname, newname string) error {
 	}
 	if t, ok := m.names[newname]; ok && t.dir != n.dir {
 		return &fs.PathError{Op: "rename", Path: newname, Err: syscall.EEXIST}
+	} else if ok && !t.dir && t != n {
+		m.used -= t.footprint() // the replaced file is gone
 	}
 	moved := map[string]*memNode{}
 	for p, c := range m.names {
@@ -435,6 +440,7 @@ func (m *memDisk) crash(rng *rand.Rand) {
 		n.data = data
 		n.durable = append([]byte(nil), data...)
 		n.pending = nil
+		n.alloc = 0
 		m.used += int64(len(data))
 	}
 	m.names = names
@@ -451,9 +457,14 @@ func resize(b []byte, size int64) []byte {
 	return append(b, make([]byte, size-int64(len(b)))...)
 }
 
+// footprint is the space a node takes: its data or its reservation.
+func (n *memNode) footprint() int64 { return max(int64(len(n.data)), n.alloc) }
+
 func (m *memDisk) truncateLocked(n *memNode, size int64) {
-	m.used += size - int64(len(n.data))
+	before := n.footprint()
 	n.data = resize(n.data, size)
+	n.alloc = min(n.alloc, size) // truncation frees reserved blocks past the end
+	m.used += n.footprint() - before
 	n.pending = append(n.pending, memOp{size: size})
 }
 
@@ -515,12 +526,14 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	n := f.node
 	end := off + int64(len(p))
-	if grow := end - int64(len(n.data)); grow > 0 {
+	if grow := end - n.footprint(); grow > 0 {
 		if m.capacity > 0 && m.used+grow > m.capacity {
 			return 0, &fs.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
 		}
-		n.data = resize(n.data, end)
 		m.used += grow
+	}
+	if end > int64(len(n.data)) {
+		n.data = resize(n.data, end)
 	}
 	copy(n.data[off:], p)
 	n.pending = append(n.pending, memOp{off: off, data: append([]byte(nil), p...)})
@@ -547,6 +560,28 @@ func (f *memFile) Truncate(size int64) error {
 		return &fs.PathError{Op: "truncate", Path: f.name, Err: syscall.EINVAL}
 	}
 	f.fs.truncateLocked(f.node, size)
+	return nil
+}
+
+// Allocate reserves space without changing the size.
+func (f *memFile) Allocate(off, n int64) error {
+	m := f.fs
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := f.checkLocked("fallocate"); err != nil {
+		return err
+	}
+	if !f.writable || off < 0 || n <= 0 {
+		return &fs.PathError{Op: "fallocate", Path: f.name, Err: syscall.EINVAL}
+	}
+	node := f.node
+	if grow := off + n - node.footprint(); grow > 0 {
+		if m.capacity > 0 && m.used+grow > m.capacity {
+			return &fs.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
+		}
+		m.used += grow
+	}
+	node.alloc = max(node.alloc, off+n)
 	return nil
 }
 

@@ -52,6 +52,22 @@ func (f *osFile) Sync() error {
 	}
 }
 
+// Allocate is fallocate(2) with FALLOC_FL_KEEP_SIZE.
+func (f *osFile) Allocate(off, n int64) error {
+	for {
+		err := unix.Fallocate(int(f.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+		switch err {
+		case nil:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EOPNOTSUPP:
+			return nil // best effort on file systems without it
+		}
+		return &os.PathError{Op: "fallocate", Path: f.f.Name(), Err: err}
+	}
+}
+
 func openOS(name string, flag int) (File, error) {
 	f, err := os.OpenFile(name, flag, 0o644)
 	if err != nil {

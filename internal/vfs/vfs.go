@@ -37,6 +37,11 @@ type File interface {
 	Truncate(size int64) error
 	// Sync makes the file's contents durable (fdatasync on Linux).
 	Sync() error
+	// Allocate reserves disk space for bytes [off, off+n) without changing
+	// the file's size, so later writes there cannot fail for lack of space
+	// (fallocate(2) with FALLOC_FL_KEEP_SIZE). It fails with ENOSPC when the
+	// space is not there. File systems without support treat it as a no-op.
+	Allocate(off, n int64) error
 }
 
 // Fder is implemented by files backed by an operating-system descriptor. The
