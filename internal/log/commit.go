@@ -6,6 +6,7 @@ import (
 	"path"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -20,6 +21,12 @@ import (
 //	18  name         [nameLength]byte  partition directory, e.g. "orders-3"
 //	..  records      the record set exactly as written to the segment
 //	                 (offsets and leader epoch already assigned)
+//
+// Each commit group is written as a whole number of 4096-byte blocks, with
+// direct I/O where the file system allows it (the journal is never read
+// back except at recovery, so it skips the page cache): a padding entry
+// (incarnation 2, empty name) fills the last block. A block holding
+// acknowledged entries is never written again.
 //
 // A file that is not the last one ends with a seal: an entry with
 // incarnation 0 and an empty name, written when the next file takes over
@@ -98,6 +105,58 @@ func journalName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, journal
 // journalReserveStep is how much journal space add reserves at a time.
 const journalReserveStep = 16 << 20
 
+// journalPadIncarnation marks padding entries. Real incarnations are odd.
+const journalPadIncarnation = 2
+
+// alignedBytes returns a zero-length slice with capacity n whose first byte
+// is aligned for direct I/O.
+func alignedBytes(n int) []byte {
+	b := make([]byte, n+vfs.DirectAlign)
+	off := int(uintptr(unsafe.Pointer(&b[0])) & (vfs.DirectAlign - 1))
+	if off != 0 {
+		off = vfs.DirectAlign - off
+	}
+	return b[off : off : off+n]
+}
+
+// growLocked makes room for n more bytes in c.buf, keeping it aligned.
+func (c *committer) growLocked(n int) {
+	if cap(c.buf)-len(c.buf) >= n {
+		return
+	}
+	nb := alignedBytes(max(2*cap(c.buf), len(c.buf)+n+2*vfs.DirectAlign, 1<<20))
+	c.buf = append(nb, c.buf...)
+}
+
+// padLocked fills c.buf to a whole number of blocks with a padding entry.
+func (c *committer) padLocked() {
+	rem := len(c.buf) % vfs.DirectAlign
+	if rem == 0 {
+		return
+	}
+	pad := vfs.DirectAlign - rem
+	if pad < journalEntryHeader {
+		pad += vfs.DirectAlign
+	}
+	c.growLocked(pad)
+	start := len(c.buf)
+	c.buf = c.buf[:start+pad]
+	b := c.buf[start:]
+	clear(b)
+	binary.BigEndian.PutUint32(b[0:], uint32(pad-4))
+	binary.BigEndian.PutUint64(b[8:], journalPadIncarnation)
+	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+	c.filePos += int64(pad)
+}
+
+// createJournal creates a journal file, for direct I/O where possible.
+func createJournal(fsys vfs.FS, name string) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok {
+		return d.CreateDirect(name)
+	}
+	return fsys.Create(name)
+}
+
 // add records an fsync-policy append of records to l, whose high watermark
 // becomes next once durable. Called with l.mu held.
 func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
@@ -114,8 +173,9 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 		if err := c.reserveLocked(int64(n)); err != nil {
 			return 0, err
 		}
+		c.growLocked(n)
 		start := len(c.buf)
-		c.buf = append(c.buf, make([]byte, n)...)[:start+n]
+		c.buf = c.buf[:start+n]
 		b := c.buf[start:]
 		binary.BigEndian.PutUint32(b[0:], uint32(n-4))
 		binary.BigEndian.PutUint64(b[8:], l.incarnation)
@@ -141,7 +201,8 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 // reserveLocked makes sure the current journal file has space reserved for
 // n more bytes (plus a seal).
 func (c *committer) reserveLocked(n int64) error {
-	need := c.filePos + n + journalEntryHeader
+	// Room for the entry, a seal and the padding after each.
+	need := c.filePos + n + 2*journalEntryHeader + 2*vfs.DirectAlign
 	if need <= c.fileCap {
 		return nil
 	}
@@ -207,7 +268,7 @@ func (c *committer) runCycle() {
 		// Create the next journal file before taking the lock; a failure
 		// only postpones rotation.
 		nextSeq = c.currentSeq() + 1
-		f, err := c.store.fs.Create(path.Join(c.store.dir, journalDir, journalName(nextSeq)))
+		f, err := createJournal(c.store.fs, path.Join(c.store.dir, journalDir, journalName(nextSeq)))
 		if err == nil {
 			if err = c.store.fs.SyncDir(path.Join(c.store.dir, journalDir)); err != nil {
 				f.Close()
@@ -235,6 +296,7 @@ func (c *committer) runCycle() {
 		c.sealLocked()
 		rotatedSeq = c.fileSeq
 	}
+	c.padLocked()
 	buf, bufStart := c.buf, c.bufStart
 	c.buf, c.bufStart = c.spareBuf[:0], c.filePos
 	if next != nil {
@@ -297,6 +359,7 @@ func (c *committer) sealLocked() {
 	var b [journalEntryHeader]byte
 	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
 	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+	c.growLocked(journalEntryHeader)
 	c.buf = append(c.buf, b[:]...)
 	c.filePos += journalEntryHeader
 }

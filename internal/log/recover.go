@@ -305,6 +305,10 @@ func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 		if inc == 0 && nameLen == 0 {
 			return pos + 4 + length, true, nil // the seal
 		}
+		if inc == journalPadIncarnation && nameLen == 0 {
+			pos += 4 + length // padding to a block boundary
+			continue
+		}
 		name := string(entry[14 : 14+nameLen])
 		records := entry[14+nameLen:]
 		if traceHook != nil {

@@ -196,7 +196,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	seq := lastSeq + 1
-	f, err := fsys.Create(path.Join(dir, journalDir, journalName(seq)))
+	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)))
 	if err == nil {
 		err = fsys.SyncDir(path.Join(dir, journalDir))
 	}

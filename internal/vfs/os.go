@@ -87,6 +87,16 @@ func (OS) Create(name string) (File, error) {
 	return openOS(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 }
 
+// CreateDirect creates or truncates a file opened with O_DIRECT, or an
+// ordinary file where the file system refuses O_DIRECT (tmpfs).
+func (OS) CreateDirect(name string) (File, error) {
+	f, err := openOS(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC|unix.O_DIRECT)
+	if err != nil {
+		return openOS(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	}
+	return f, nil
+}
+
 // Remove removes a file or empty directory.
 func (OS) Remove(name string) error { return os.Remove(name) }
 

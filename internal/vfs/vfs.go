@@ -50,6 +50,19 @@ type Fder interface {
 	Fd() uintptr
 }
 
+// DirectCreator is implemented by file systems that can open a file for
+// direct I/O (O_DIRECT): writes skip the page cache, and must start at a
+// 4096-byte aligned offset, from 4096-byte aligned memory, in multiples of
+// 4096 bytes. CreateDirect falls back to an ordinary file where the file
+// system does not support direct I/O; callers keep the alignment rules
+// either way.
+type DirectCreator interface {
+	CreateDirect(name string) (File, error)
+}
+
+// DirectAlign is the alignment direct I/O needs.
+const DirectAlign = 4096
+
 // FS is a file system.
 type FS interface {
 	// Open opens an existing file read-only.
