@@ -35,6 +35,12 @@ type serveConfig struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	MaxConnsPerIP     int           `yaml:"max_connections_per_ip"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// KIP-848 groups: the broker, not the client, sets these
+	// (group.consumer.session.timeout.ms and heartbeat.interval.ms in Kafka).
+	GroupConsumerSessionTimeout    time.Duration `yaml:"group_consumer_session_timeout"`
+	GroupConsumerHeartbeatInterval time.Duration `yaml:"group_consumer_heartbeat_interval"`
+	// Classic groups: delay of an empty group's first rebalance.
+	GroupInitialRebalanceDelay time.Duration `yaml:"group_initial_rebalance_delay"`
 
 	// Derived by validate.
 	durability log.Durability
@@ -52,6 +58,10 @@ func defaultServeConfig() serveConfig {
 		MaxRequestBytes:   100 << 20,
 		IdleTimeout:       10 * time.Minute,
 		ShutdownTimeout:   30 * time.Second,
+
+		GroupConsumerSessionTimeout:    45 * time.Second,
+		GroupConsumerHeartbeatInterval: 5 * time.Second,
+		GroupInitialRebalanceDelay:     3 * time.Second,
 	}
 }
 
@@ -95,6 +105,21 @@ func settings() []setting {
 			func(c *serveConfig, v string) (err error) { c.MaxConnsPerIP, err = strconv.Atoi(v); return err }},
 		{"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", false,
 			func(c *serveConfig, v string) (err error) { c.ShutdownTimeout, err = time.ParseDuration(v); return err }},
+		{"group-consumer-session-timeout", "SLUICE_GROUP_CONSUMER_SESSION_TIMEOUT", "KIP-848 member session timeout", false,
+			func(c *serveConfig, v string) (err error) {
+				c.GroupConsumerSessionTimeout, err = time.ParseDuration(v)
+				return err
+			}},
+		{"group-consumer-heartbeat-interval", "SLUICE_GROUP_CONSUMER_HEARTBEAT_INTERVAL", "KIP-848 member heartbeat interval", false,
+			func(c *serveConfig, v string) (err error) {
+				c.GroupConsumerHeartbeatInterval, err = time.ParseDuration(v)
+				return err
+			}},
+		{"group-initial-rebalance-delay", "SLUICE_GROUP_INITIAL_REBALANCE_DELAY", "delay of an empty classic group's first rebalance", false,
+			func(c *serveConfig, v string) (err error) {
+				c.GroupInitialRebalanceDelay, err = time.ParseDuration(v)
+				return err
+			}},
 	}
 }
 

@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 		ln.Close()
 		return err
 	}
-	groups, groupAPIs, closeGroups, err := openGroups(b, logger)
+	groups, groupAPIs, closeGroups, err := openGroups(cfg, b, logger)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -154,8 +154,16 @@ func advertisedAddr(cfg serveConfig, bound net.Addr) (string, int32, error) {
 
 // openGroups starts the consumer-group coordinator on the broker's store
 // and returns it with the API keys it serves and its closer.
-func openGroups(b *broker.Broker, logger *slog.Logger) (kafka.GroupCoordinator, []kafka.APIRange, func() error, error) {
-	g, err := group.New(group.Config{Store: b.Store(), Topics: b, Logger: logger.With("component", "group")})
+func openGroups(cfg serveConfig, b *broker.Broker, logger *slog.Logger) (kafka.GroupCoordinator, []kafka.APIRange, func() error, error) {
+	delay := cfg.GroupInitialRebalanceDelay
+	if delay == 0 {
+		delay = -1 // group.Config reads 0 as "default"; the flag's 0 means none
+	}
+	g, err := group.New(group.Config{Store: b.Store(), Topics: b, Logger: logger.With("component", "group"),
+		ConsumerSessionTimeout:    cfg.GroupConsumerSessionTimeout,
+		ConsumerHeartbeatInterval: cfg.GroupConsumerHeartbeatInterval,
+		InitialRebalanceDelay:     delay,
+	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
