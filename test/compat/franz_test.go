@@ -74,13 +74,14 @@ func franzConsume(t testing.TB, addr, topic string, want int) []record {
 
 func TestFranzGo(t *testing.T) {
 	b := startBroker(t)
-	createTopic(t, b.addr, "franz", 3)
+	topic := topicName("franz")
+	createTopic(t, b.addr, topic, 3)
 	for i, codec := range allCodecs {
 		if i == 2 {
 			b.restart() // midway: nothing acknowledged may be lost
 		}
-		franzProduce(t, b.addr, "franz", codec, perCodec)
+		franzProduce(t, b.addr, topic, codec, perCodec)
 	}
-	got := franzConsume(t, b.addr, "franz", perCodec*len(allCodecs))
+	got := franzConsume(t, b.addr, topic, perCodec*len(allCodecs))
 	verify(t, "franz-go", got, allCodecs, perCodec, false)
 }

@@ -22,7 +22,18 @@ import (
 	"go.uber.org/goleak"
 )
 
-var sluiceBin string
+var (
+	sluiceBin      string // built from ./cmd/sluice unless externalBrokers is set
+	groupMemberBin string // built from ./test/compat/cmd/groupmember
+	// externalBrokers (SLUICE_COMPAT_BROKERS) points the suite at a broker
+	// that is already running, such as test/compat/cmd/fakekafka while
+	// developing the harness. Restart and SIGKILL checks need a broker the
+	// suite owns and are skipped against it, saying so.
+	externalBrokers = os.Getenv("SLUICE_COMPAT_BROKERS")
+	// runID makes topic and group names unique per run, so a long-lived
+	// external broker can serve several runs.
+	runID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sluice-compat-")
@@ -30,14 +41,23 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sluiceBin = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", sluiceBin, "./cmd/sluice")
-	build.Dir = repoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sluice:", err)
-		os.Exit(1)
+	builds := [][2]string{{"groupmember", "./test/compat/cmd/groupmember"}}
+	if externalBrokers == "" {
+		builds = append(builds, [2]string{"sluice", "./cmd/sluice"})
+	} else {
+		fmt.Fprintf(os.Stderr, "compat: using the external broker %s (SLUICE_COMPAT_BROKERS); restart and kill checks are skipped\n", externalBrokers)
 	}
+	for _, bin := range builds {
+		out := filepath.Join(dir, bin[0])
+		build := exec.Command("go", "build", "-o", out, bin[1])
+		build.Dir = repoRoot()
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", bin[1], err)
+			os.Exit(1)
+		}
+	}
+	sluiceBin, groupMemberBin = filepath.Join(dir, "sluice"), filepath.Join(dir, "groupmember")
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
@@ -55,14 +75,19 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// broker is a `sluice serve` child process with its own data directory.
+// topicName returns base made unique for this run.
+func topicName(base string) string { return base + "-" + runID }
+
+// broker is a `sluice serve` child process with its own data directory, or
+// the external broker of SLUICE_COMPAT_BROKERS.
 type broker struct {
-	t    testing.TB
-	dir  string
-	addr string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
+	t        testing.TB
+	external bool
+	dir      string
+	addr     string
+	cmd      *exec.Cmd
+	log      *syncBuffer
+	done     chan struct{}
 }
 
 type syncBuffer struct {
@@ -94,6 +119,9 @@ func freeAddr(t testing.TB) string {
 // startBroker starts a broker on a free loopback port with a fresh data
 // directory; it is stopped when the test ends.
 func startBroker(t testing.TB, extra ...string) *broker {
+	if externalBrokers != "" {
+		return &broker{t: t, external: true, addr: externalBrokers}
+	}
 	b := &broker{t: t, dir: t.TempDir(), addr: freeAddr(t), log: &syncBuffer{}}
 	b.start(extra...)
 	t.Cleanup(func() {
@@ -143,6 +171,9 @@ func (b *broker) start(extra ...string) {
 
 // stop sends SIGTERM and waits for a graceful exit.
 func (b *broker) stop() {
+	if b.external {
+		return
+	}
 	if b.cmd == nil {
 		return
 	}
@@ -159,12 +190,21 @@ func (b *broker) stop() {
 
 // kill sends SIGKILL: no shutdown, no final sync.
 func (b *broker) kill() {
+	if b.external {
+		b.t.Fatal("kill needs a broker the suite started")
+	}
 	b.cmd.Process.Kill()
 	<-b.done
 	b.cmd = nil
 }
 
+// restart stops the broker gracefully and starts it again on the same data
+// directory. Against an external broker it only logs that it cannot.
 func (b *broker) restart() {
+	if b.external {
+		b.t.Log("external broker: restart skipped (run without SLUICE_COMPAT_BROKERS to check restarts)")
+		return
+	}
 	b.stop()
 	b.start()
 }
@@ -311,6 +351,22 @@ func listEnds(t testing.TB, cl *kgo.Client, topic string) map[int32]int64 {
 		out[o.Partition] = o.Offset
 	})
 	return out
+}
+
+// needKafkaJS returns node's path once kafkajs is installed in
+// test/compat/js; fails in CI and skips loudly elsewhere otherwise.
+func needKafkaJS(t *testing.T) string {
+	t.Helper()
+	node := needTool(t, "node", "--version")
+	dir := filepath.Join(repoRoot(), "test/compat/js")
+	if err := exec.Command(node, "-e", "require('"+filepath.Join(dir, "node_modules/kafkajs")+"')").Run(); err != nil {
+		msg := "kafkajs not installed (run npm ci in test/compat/js; .ci/run does)"
+		if isCI() {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPING: " + msg)
+	}
+	return node
 }
 
 func isCI() bool { return os.Getenv("CI") == "true" }

@@ -18,7 +18,7 @@ var kafkaGoCodecs = map[string]compress.Compression{
 // versions for several APIs.
 func TestKafkaGo(t *testing.T) {
 	b := startBroker(t)
-	topic := "kafkago"
+	topic := topicName("kafkago")
 	createTopic(t, b.addr, topic, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

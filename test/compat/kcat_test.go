@@ -15,7 +15,7 @@ import (
 func TestKcat(t *testing.T) {
 	kcat := needTool(t, "kcat", "-V")
 	b := startBroker(t)
-	topic := "kcat"
+	topic := topicName("kcat")
 	createTopic(t, b.addr, topic, 3)
 	for i, codec := range allCodecs {
 		if i == 2 {

@@ -29,7 +29,7 @@ func saramaConfig() *sarama.Config {
 
 func TestSarama(t *testing.T) {
 	b := startBroker(t)
-	topic := "sarama"
+	topic := topicName("sarama")
 	createTopic(t, b.addr, topic, 3)
 	for i, codec := range allCodecs {
 		if i == 2 {

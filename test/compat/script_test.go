@@ -39,7 +39,7 @@ func (c scriptClient) run(t *testing.T, args ...string) []byte {
 func (c scriptClient) exercise(t *testing.T, codecs []string, dupsOK bool) {
 	perCodec := 10000 / len(codecs)
 	b := startBroker(t)
-	topic := c.name
+	topic := topicName(c.name)
 	createTopic(t, b.addr, topic, 3)
 	for i, codec := range codecs {
 		if i == len(codecs)/2 {
@@ -94,15 +94,8 @@ func TestKafkaPython(t *testing.T) {
 }
 
 func TestKafkaJS(t *testing.T) {
-	node := needTool(t, "node", "--version")
+	node := needKafkaJS(t)
 	dir := filepath.Join(repoRoot(), "test/compat/js")
-	if err := exec.Command(node, "-e", "require('"+filepath.Join(dir, "node_modules/kafkajs")+"')").Run(); err != nil {
-		msg := "kafkajs not installed (run npm ci in test/compat/js; .ci/run does)"
-		if isCI() {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING: " + msg)
-	}
 	c := scriptClient{name: "kafkajs", cmd: []string{node, filepath.Join(dir, "client.js")}}
 	// KafkaJS ships gzip only; snappy, lz4 and zstd are third-party plugins.
 	c.exercise(t, []string{"none", "gzip"}, false)

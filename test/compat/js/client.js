@@ -2,6 +2,9 @@
 //
 //   node client.js produce BROKER TOPIC CODEC COUNT   -> {"acked": n, "errors": [...]}
 //   node client.js consume BROKER TOPIC COUNT         -> one JSON object per record
+//   node client.js group BROKER TOPIC GROUP SESSION_MS -> one consumer-group member
+//     printing the JSON event lines described in test/compat/group_test.go
+//     until SIGTERM
 //
 // KafkaJS ships gzip only; snappy, lz4 and zstd need codec plugins that are
 // not part of the package, so the suite drives none and gzip.
@@ -64,7 +67,32 @@ async function consume(count) {
   void offsets;
 }
 
+async function group(groupId, sessionMs) {
+  const emit = (ev) => process.stdout.write(JSON.stringify(ev) + '\n');
+  const consumer = kafka.consumer({ groupId, sessionTimeout: sessionMs,
+    heartbeatInterval: Math.floor(sessionMs / 6), rebalanceTimeout: 2 * sessionMs });
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    emit({ ev: 'assign', parts: [...(e.payload.memberAssignment[topic] || [])].sort((x, y) => x - y) });
+  });
+  consumer.on(consumer.events.REBALANCING, () => emit({ ev: 'assign', parts: [] }));
+  process.on('SIGTERM', () => {
+    consumer.disconnect().then(() => process.exit(0), () => process.exit(1));
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message }) => {
+      const o = Number(message.offset);
+      emit({ ev: 'rec', p: partition, o });
+      await consumer.commitOffsets([{ topic, partition, offset: String(o + 1) }]);
+      emit({ ev: 'commit', p: partition, o: o + 1 });
+    },
+  });
+}
+
 (async () => {
   if (mode === 'produce') await produce(a, Number(b));
+  else if (mode === 'group') await group(a, Number(b));
   else await consume(Number(a));
 })().catch((e) => { console.error(e); process.exit(1); });

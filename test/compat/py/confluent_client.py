@@ -3,8 +3,11 @@
 produce BROKER TOPIC CODEC COUNT: idempotent, acks=all; prints {"acked": n}.
 consume BROKER TOPIC COUNT: reads COUNT records from the start of every
 partition; prints one JSON object per record.
+group BROKER TOPIC GROUP SESSION_MS: one consumer-group member; prints the
+JSON event lines described in test/compat/group_test.go until SIGTERM.
 """
 import json
+import signal
 import sys
 
 from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
@@ -61,8 +64,47 @@ def consume(broker, topic, count):
     c.close()
 
 
+def group(broker, topic, group_id, session_ms):
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    parts = set()
+
+    def emit(ev):
+        print(json.dumps(ev), flush=True)
+
+    def assigned(_c, tps):
+        parts.update(tp.partition for tp in tps)
+        emit({"ev": "assign", "parts": sorted(parts)})
+
+    def revoked(_c, tps):
+        parts.difference_update(tp.partition for tp in tps)
+        emit({"ev": "assign", "parts": sorted(parts)})
+
+    c = Consumer({"bootstrap.servers": broker, "group.id": group_id, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": session_ms,
+                  "heartbeat.interval.ms": session_ms // 6})
+    c.subscribe([topic], on_assign=assigned, on_revoke=revoked, on_lost=revoked)
+    while not stop[0]:
+        m = c.poll(0.1)
+        if m is None:
+            continue
+        if m.error():
+            sys.stderr.write("consume error: %s\n" % m.error())
+            continue
+        emit({"ev": "rec", "p": m.partition(), "o": m.offset()})
+        try:
+            c.commit(message=m, asynchronous=False)
+        except Exception as e:  # a rebalance in between: the next owner re-reads
+            sys.stderr.write("commit: %s\n" % e)
+            continue
+        emit({"ev": "commit", "p": m.partition(), "o": m.offset() + 1})
+    c.close()
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "produce":
+    if sys.argv[1] == "group":
+        group(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif sys.argv[1] == "produce":
         produce(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
         consume(sys.argv[2], sys.argv[3], int(sys.argv[4]))

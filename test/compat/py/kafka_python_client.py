@@ -5,8 +5,11 @@ idempotent producer); prints {"acked": n}.
 consume BROKER TOPIC COUNT: reads COUNT records from the start of every
 partition; prints one JSON object per record.
 codecs: prints the codecs this installation supports.
+group BROKER TOPIC GROUP SESSION_MS: one consumer-group member; prints the
+JSON event lines described in test/compat/group_test.go until SIGTERM.
 """
 import json
+import signal
 import sys
 
 import kafka.codec
@@ -62,9 +65,45 @@ def consume(broker, topic, count):
     c.close()
 
 
+def group(broker, topic, group_id, session_ms):
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+
+    def emit(ev):
+        print(json.dumps(ev), flush=True)
+
+    c = KafkaConsumer(bootstrap_servers=broker, group_id=group_id, enable_auto_commit=False,
+                      auto_offset_reset="earliest", session_timeout_ms=session_ms,
+                      heartbeat_interval_ms=session_ms // 6, max_poll_interval_ms=max(session_ms, 10000))
+    c.subscribe([topic])
+    last = None
+    while not stop[0]:
+        batches = c.poll(timeout_ms=100)
+        parts = sorted(tp.partition for tp in c.assignment())
+        if parts != last:
+            emit({"ev": "assign", "parts": parts})
+            last = parts
+        nxt = {}
+        for tp, recs in batches.items():
+            for m in recs:
+                emit({"ev": "rec", "p": m.partition, "o": m.offset})
+                nxt[m.partition] = m.offset + 1
+        if nxt:
+            try:
+                c.commit()  # synchronous: what this poll returned
+            except Exception as e:  # a rebalance in between: the next owner re-reads
+                sys.stderr.write("commit: %s\n" % e)
+                continue
+            for p, o in nxt.items():
+                emit({"ev": "commit", "p": p, "o": o})
+    c.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "codecs":
         codecs()
+    elif sys.argv[1] == "group":
+        group(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     elif sys.argv[1] == "produce":
         produce(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:
