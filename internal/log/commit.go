@@ -335,10 +335,12 @@ func (c *committer) runCycle() {
 		c.store.setFatal(err)
 		err = c.store.fatalErr()
 	} else {
-		c.durable.Store(target)
+		// High watermarks first: a caller that sees its ticket durable (even
+		// through WhenDurable's fast path) must also see its data readable.
 		for i, l := range logs {
 			l.publishHW(hws[i])
 		}
+		c.durable.Store(target)
 	}
 	if next != nil {
 		file.Close()
