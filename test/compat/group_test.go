@@ -320,7 +320,9 @@ func checkDuplicates(t *testing.T, ms []*member) int {
 // produceRound writes groupPerRound records to every partition.
 func produceRound(t *testing.T, addr, topic string, round int) map[int32]int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	// Uncompressed: KafkaJS reads only none and gzip.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,16 +399,17 @@ func testGroup(t *testing.T, c groupClient) {
 	if limit := c.session + 10*time.Second; time.Since(killed) > limit {
 		t.Errorf("rebalance after a crash took %v, more than the session timeout %v plus 10s", time.Since(killed), c.session)
 	}
-	_ = took
 	waitFor(t, 60*time.Second, "round 2 read", func() error { return covered(ms, ends) })
 	waitFor(t, 30*time.Second, "round 2 committed", func() error { return committedUpTo(ms, ends) })
 	dups := checkDuplicates(t, ms)
 	t.Logf("rounds 1-2: every offset read, %d re-read after the crash (uncommitted)", dups)
 
 	// Committed offsets resume after a broker restart.
+	stopping := time.Now()
 	for _, m := range survivors {
 		m.stop()
 	}
+	t.Logf("survivors stopped (SIGTERM) in %v", time.Since(stopping).Round(time.Millisecond))
 	committed := ends
 	if b.external {
 		t.Log("external broker: restart skipped; checking that committed offsets resume")
@@ -415,7 +418,7 @@ func testGroup(t *testing.T, c groupClient) {
 	}
 	ends = produceRound(t, b.addr, topic, 3)
 	m := startMember(t, c.name+"#resume", c.argv(t, b.addr, topic, group))
-	waitFor(t, 60*time.Second, "resumed member reads round 3", func() error {
+	took = waitFor(t, 60*time.Second, "resumed member reads round 3", func() error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		seen := map[int32]map[int64]bool{}
@@ -437,6 +440,7 @@ func testGroup(t *testing.T, c groupClient) {
 		}
 		return nil
 	})
+	t.Logf("after a broker restart a new member resumed at the committed offsets and read round 3 in %v", took.Round(time.Millisecond))
 	m.mu.Lock()
 	for _, r := range m.reads {
 		if r.o < committed[r.p] {
