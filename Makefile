@@ -2,29 +2,38 @@
 # .ci/run, which first installs the client tools the compatibility suite
 # drives).
 
-GO      ?= go
-PKGS    ?= ./...
-TIMEOUT ?= 30m
+GO             ?= go
+# Every package but the compatibility suite, which runs on its own after.
+UNIT_PKGS      ?= $(shell $(GO) list ./... | grep -v '/test/compat')
+UNIT_TIMEOUT   ?= 10m
+COMPAT_TIMEOUT ?= 15m
 
-.PHONY: test fmt-check vet unit allocs build serve bench fuzz-short
+.PHONY: test fmt-check vet unit allocs compat build serve bench fuzz-short
 
-test: fmt-check vet unit allocs
+test: fmt-check vet unit allocs compat
 
 # gofmt over every tracked Go file; fails listing the files that need it.
 fmt-check:
 	@files=$$(git ls-files '*.go'); out=$$(gofmt -l $$files); \
-	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi; \
+	echo "gofmt: clean"
 
 vet:
-	$(GO) vet $(PKGS)
+	$(GO) vet ./...
 
-# The whole suite under the race detector (compatibility suite included).
+# Unit, property and integration tests under the race detector.
 unit:
-	$(GO) test -race -count=1 -timeout $(TIMEOUT) $(PKGS)
+	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
 
 # Allocation guards need a run without -race (the race detector allocates).
 allocs:
-	$(GO) test -count=1 -run 'Allocs' $(PKGS)
+	$(GO) test -count=1 -run 'Allocs' $(UNIT_PKGS)
+
+# The compatibility suite: real Kafka clients against a `sluice serve` child
+# process (test/compat/doc.go). CI=true turns a missing client tool into a
+# failure. SLUICE_COMPAT_BROKERS=host:port points it at a running broker.
+compat:
+	$(GO) test -count=1 -timeout $(COMPAT_TIMEOUT) -v ./test/compat/
 
 build:
 	$(GO) build -o sluice ./cmd/sluice
