@@ -40,10 +40,18 @@ type syncNotifier struct{ ch chan error }
 
 func (n *syncNotifier) Durable(err error) { n.ch <- err }
 
+// BenchmarkAppend measures durable appends (fsync policy) at each partition
+// count in three ways, run back to back so they share the machine's state:
+// sync=journal (the default design), sync=raw (the ceiling: see
+// benchCeiling) and sync=perfile (one fsync per dirty segment file).
 func BenchmarkAppend(b *testing.B) {
-	for _, mode := range []string{"journal", "perfile"} {
-		for _, parts := range []int{1, 16, 256, 1024} {
+	for _, parts := range []int{1, 16, 256, 1024} {
+		for _, mode := range []string{"journal", "raw", "perfile"} {
 			b.Run(fmt.Sprintf("record=1KiB/partitions=%d/sync=%s", parts, mode), func(b *testing.B) {
+				if mode == "raw" {
+					benchCeiling(b)
+					return
+				}
 				benchAppend(b, parts, mode == "perfile")
 			})
 		}
@@ -102,7 +110,11 @@ func benchAppend(b *testing.B, parts int, perFile bool) {
 // durable by fdatasync in group commits (each fsync covers everything
 // written before it), with nothing else: no segments, no indexes.
 func BenchmarkCeiling(b *testing.B) {
-	b.Run("record=1KiB", func(b *testing.B) {
+	b.Run("record=1KiB", benchCeiling)
+}
+
+func benchCeiling(b *testing.B) {
+	{
 		f, err := os.Create(filepath.Join(benchDir(b), "raw"))
 		if err != nil {
 			b.Fatal(err)
@@ -169,7 +181,7 @@ func BenchmarkCeiling(b *testing.B) {
 		b.StopTimer()
 		close(stop)
 		<-flushed
-	})
+	}
 }
 
 // BenchmarkSequentialRead reads a 1 GiB partition from start to end through
