@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,22 +18,35 @@ import (
 var ErrCrashed = errors.New("vfs: file handle from before a crash")
 
 // Mem is an in-memory file system that models what survives a power loss.
+// It is safe for concurrent use.
 //
-// Every file keeps its current contents, its durable contents (as of its
-// last Sync) and the writes and truncations since then, in order. Every
-// directory entry (file or directory) is durable only once SyncDir has run
-// on its parent after the entry changed.
+// Files and directories are inodes, as on a real disk. Every file keeps its
+// current contents, its durable contents (as of its last Sync) and the
+// writes and truncations since then, in order. Every directory keeps its
+// current entries and the entries as of its last SyncDir: a create, remove
+// or rename is durable only once SyncDir has run on the directory (for a
+// rename across directories, on both).
 //
-// Crash simulates power loss: handles opened before it fail with
-// ErrCrashed; each directory entry changed since its parent's last SyncDir
-// independently keeps its old or new state; each file becomes its durable
-// contents plus a random prefix of its unsynced operations, the last of
-// which may be torn (only a prefix of its bytes landed). CrashDropUnsynced
-// keeps exactly the durable state.
+// Crash simulates power loss: handles and views opened before it fail with
+// ErrCrashed (call Restart for the next boot's view). Each directory entry
+// changed since its directory's last SyncDir independently keeps its old or
+// its new state, except that a rename is atomic: it is kept or undone as a
+// whole. A file created but never made durable in its directory disappears
+// however often its contents were synced. Each surviving file becomes its
+// durable contents plus a random prefix of its unsynced operations, the last
+// of which may be torn (only a prefix of its bytes landed, followed by up to
+// SetTornGarbage bytes of garbage within the write's range). The choices
+// depend only on rng, so a seed reproduces a crash. CrashDropUnsynced keeps
+// exactly the durable state.
 //
-// Faults: SetWriteFault and SetSyncFault inject errors per call; SetCapacity
-// makes writes that would grow the total data past a limit fail whole with
-// an error wrapping syscall.ENOSPC (nothing of that write lands).
+// Faults: SetWriteFault and SetSyncFault inject errors per call (FailWrite,
+// FailWritesAfter, FailNextSync and FailSyncs are shorthands). A failed
+// File.Sync behaves like Linux after a writeback error: the writes it
+// covered stay readable but are lost to the disk, and a later successful
+// Sync does not bring them back. SetCapacity makes a write or Allocate that
+// would grow the total space in use past a limit fail whole with an error
+// wrapping syscall.ENOSPC (nothing of that write lands); raising or lifting
+// the limit makes writes succeed again. Injected errors wrap ErrInjected.
 type Mem struct {
 	*memDisk
 	gen uint64 // the power cycle this view belongs to
@@ -41,24 +55,31 @@ type Mem struct {
 // memDisk is the state shared by every view of one Mem across crashes.
 type memDisk struct {
 	mu      sync.Mutex
-	names   map[string]*memNode // current namespace (absolute, cleaned paths)
-	durable map[string]*memNode // namespace as the disk holds it
+	root    *memNode
 	gen     uint64
+	renames []memRename // renames not yet durable in both directories
 
-	used       int64
-	capacity   int64
-	writeFault func(name string) error
-	syncFault  func(name string) error
-	syncs      int64
-	written    int64
-	read       int64
+	used        int64 // space of linked files: data or reservation
+	capacity    int64
+	tornGarbage int
+	writeFault  func(name string) error
+	syncFault   func(name string) error
+	syncs       int64
+	written     int64
+	read        int64
 }
 
+// memNode is an inode: a directory (entries) or a file (data).
 type memNode struct {
 	dir     bool
+	entries map[string]*memNode // current entries
+	synced  map[string]*memNode // entries as of the last SyncDir
+
+	nlink   int   // directory entries naming this file
 	alloc   int64 // bytes reserved by Allocate (may exceed len(data))
 	data    []byte
 	durable []byte
+	shared  bool // data and durable are the same slice (copy before writing)
 	pending []memOp
 }
 
@@ -69,14 +90,27 @@ type memOp struct {
 	size int64 // truncation size when data == nil
 }
 
+// memEntry names one directory entry.
+type memEntry struct {
+	dir  *memNode
+	name string
+}
+
+type memRename struct {
+	from, to         memEntry
+	fromDone, toDone bool // SyncDir ran on that side since the rename
+}
+
+func newDir() *memNode {
+	return &memNode{dir: true, entries: map[string]*memNode{}, synced: map[string]*memNode{}}
+}
+
 // NewMem returns an empty in-memory file system with a root directory.
 func NewMem() *Mem {
-	root := &memNode{dir: true}
-	return &Mem{memDisk: &memDisk{
-		names:   map[string]*memNode{"/": root},
-		durable: map[string]*memNode{"/": root},
-	}}
+	return &Mem{memDisk: &memDisk{root: newDir()}}
 }
+
+var _ FS = (*Mem)(nil)
 
 // Restart returns the file system as the next boot sees it. After Crash,
 // every operation through the old view (and its files) fails with
@@ -95,8 +129,6 @@ func (m *Mem) liveLocked(op, name string) error {
 	return nil
 }
 
-var _ FS = (*Mem)(nil)
-
 func clean(name string) string {
 	if !strings.HasPrefix(name, "/") {
 		name = "/" + name
@@ -104,34 +136,127 @@ func clean(name string) string {
 	return path.Clean(name)
 }
 
-func notExist(op, name string) error {
-	return &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+func pathErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+
+// walkLocked resolves the directory holding name (a cleaned path other than
+// "/") and returns it with the last element.
+func (m *memDisk) walkLocked(op, name string) (*memNode, string, error) {
+	dir, base := path.Split(name)
+	d := m.root
+	for _, el := range strings.Split(strings.Trim(dir, "/"), "/") {
+		if el == "" {
+			continue
+		}
+		n, ok := d.entries[el]
+		if !ok {
+			return nil, "", pathErr(op, name, fs.ErrNotExist)
+		}
+		if !n.dir {
+			return nil, "", pathErr(op, name, syscall.ENOTDIR)
+		}
+		d = n
+	}
+	return d, base, nil
 }
 
-// SetWriteFault installs f, called before every write with the file's name;
-// a non-nil result fails that write. nil removes it.
+// lookupLocked resolves name to its node.
+func (m *memDisk) lookupLocked(op, name string) (*memNode, error) {
+	if name == "/" {
+		return m.root, nil
+	}
+	d, base, err := m.walkLocked(op, name)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := d.entries[base]
+	if !ok {
+		return nil, pathErr(op, name, fs.ErrNotExist)
+	}
+	return n, nil
+}
+
+// SetWriteFault installs f, called before every WriteAt with the file's
+// name; a non-nil result fails that write and nothing of it lands. f runs
+// with the file system locked and must not call back into it. nil removes it.
 func (m *Mem) SetWriteFault(f func(name string) error) {
 	m.mu.Lock()
 	m.writeFault = f
 	m.mu.Unlock()
 }
 
-// SetSyncFault installs f, called before every File.Sync and SyncDir; a
-// non-nil result fails that call (and the data stays unsynced). nil removes it.
+// SetSyncFault installs f, called before every File.Sync and SyncDir with
+// the path; a non-nil result fails that call. f runs with the file system
+// locked and must not call back into it. nil removes it.
 func (m *Mem) SetSyncFault(f func(name string) error) {
 	m.mu.Lock()
 	m.syncFault = f
 	m.mu.Unlock()
 }
 
-// SetCapacity limits the total bytes of file data (0: unlimited).
+// FailWrite makes the nth WriteAt from now (n >= 1: 1 is the next one) fail
+// with ErrInjected; every other write succeeds. It replaces SetWriteFault.
+func (m *Mem) FailWrite(n int) {
+	calls := 0
+	m.SetWriteFault(func(name string) error {
+		calls++
+		if calls == n {
+			return pathErr("write", name, ErrInjected)
+		}
+		return nil
+	})
+}
+
+// FailWritesAfter lets the next n writes succeed and fails every later one
+// with ErrInjected, until SetWriteFault(nil). It replaces SetWriteFault.
+func (m *Mem) FailWritesAfter(n int) {
+	calls := 0
+	m.SetWriteFault(func(name string) error {
+		calls++
+		if calls > n {
+			return pathErr("write", name, ErrInjected)
+		}
+		return nil
+	})
+}
+
+// FailNextSync makes the next File.Sync or SyncDir fail with ErrInjected,
+// once. It replaces SetSyncFault.
+func (m *Mem) FailNextSync() {
+	done := false
+	m.SetSyncFault(func(name string) error {
+		if done {
+			return nil
+		}
+		done = true
+		return pathErr("sync", name, ErrInjected)
+	})
+}
+
+// FailSyncs makes every File.Sync and SyncDir fail with ErrInjected, until
+// SetSyncFault(nil). It replaces SetSyncFault.
+func (m *Mem) FailSyncs() {
+	m.SetSyncFault(func(name string) error { return pathErr("sync", name, ErrInjected) })
+}
+
+// SetCapacity limits the total space of file data and reservations
+// (0: unlimited). Lowering it below Used does not remove anything; it makes
+// every write that needs more space fail with ENOSPC.
 func (m *Mem) SetCapacity(bytes int64) {
 	m.mu.Lock()
 	m.capacity = bytes
 	m.mu.Unlock()
 }
 
-// Used is the total bytes of file data.
+// SetTornGarbage sets how many bytes of garbage may follow the landed prefix
+// of a torn write at a Crash (0, the default: none). Garbage never goes past
+// the torn write's own range.
+func (m *Mem) SetTornGarbage(bytes int) {
+	m.mu.Lock()
+	m.tornGarbage = bytes
+	m.mu.Unlock()
+}
+
+// Used is the total space of linked files: their data or reservation.
 func (m *Mem) Used() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -159,9 +284,18 @@ func (m *Mem) BytesWritten() int64 {
 	return m.written
 }
 
-func (m *Mem) parentExists(name string) bool {
-	p, ok := m.names[path.Dir(name)]
-	return ok && p.dir
+// unlinkLocked drops one name of n (and, for a directory, its whole tree).
+func (m *memDisk) unlinkLocked(n *memNode) {
+	if n.dir {
+		for _, c := range n.entries {
+			m.unlinkLocked(c)
+		}
+		return
+	}
+	n.nlink--
+	if n.nlink == 0 {
+		m.used -= n.footprint()
+	}
 }
 
 func (m *Mem) open(name string, create, truncate, write bool) (File, error) {
@@ -171,18 +305,22 @@ func (m *Mem) open(name string, create, truncate, write bool) (File, error) {
 	if err := m.liveLocked("open", name); err != nil {
 		return nil, err
 	}
-	n, ok := m.names[name]
+	if name == "/" {
+		return nil, pathErr("open", name, syscall.EISDIR)
+	}
+	d, base, err := m.walkLocked("open", name)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := d.entries[base]
 	switch {
 	case ok && n.dir:
-		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
+		return nil, pathErr("open", name, syscall.EISDIR)
 	case !ok && !create:
-		return nil, notExist("open", name)
+		return nil, pathErr("open", name, fs.ErrNotExist)
 	case !ok:
-		if !m.parentExists(name) {
-			return nil, notExist("open", name)
-		}
-		n = &memNode{}
-		m.names[name] = n
+		n = &memNode{nlink: 1}
+		d.entries[base] = n
 	case truncate:
 		m.truncateLocked(n, 0)
 	}
@@ -206,19 +344,22 @@ func (m *Mem) Remove(name string) error {
 	if err := m.liveLocked("remove", name); err != nil {
 		return err
 	}
-	n, ok := m.names[name]
+	if name == "/" {
+		return pathErr("remove", name, syscall.EBUSY)
+	}
+	d, base, err := m.walkLocked("remove", name)
+	if err != nil {
+		return err
+	}
+	n, ok := d.entries[base]
 	if !ok {
-		return notExist("remove", name)
+		return pathErr("remove", name, fs.ErrNotExist)
 	}
-	if n.dir {
-		for p := range m.names {
-			if path.Dir(p) == name && p != name {
-				return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
-			}
-		}
+	if n.dir && len(n.entries) > 0 {
+		return pathErr("remove", name, syscall.ENOTEMPTY)
 	}
-	delete(m.names, name)
-	m.used -= n.footprint()
+	delete(d.entries, base)
+	m.unlinkLocked(n)
 	return nil
 }
 
@@ -230,16 +371,24 @@ func (m *Mem) RemoveAll(name string) error {
 	if err := m.liveLocked("remove", name); err != nil {
 		return err
 	}
-	for p, n := range m.names {
-		if p == name || strings.HasPrefix(p, name+"/") {
-			delete(m.names, p)
-			m.used -= n.footprint()
-		}
+	if name == "/" {
+		return pathErr("remove", name, syscall.EBUSY)
+	}
+	d, base, err := m.walkLocked("remove", name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if n, ok := d.entries[base]; ok {
+		delete(d.entries, base)
+		m.unlinkLocked(n)
 	}
 	return nil
 }
 
-// Rename moves a file or directory tree, replacing a file at the target.
+// Rename moves a file or directory tree. It replaces a file at the target
+// with a file, or an empty directory with a directory.
 func (m *Mem) Rename(oldname, newname string) error {
 	oldname, newname = clean(oldname), clean(newname)
 	m.mu.Lock()
@@ -247,31 +396,43 @@ func (m *Mem) Rename(oldname, newname string) error {
 	if err := m.liveLocked("rename", oldname); err != nil {
 		return err
 	}
-	n, ok := m.names[oldname]
+	if oldname == "/" || newname == "/" {
+		return pathErr("rename", oldname, syscall.EBUSY)
+	}
+	od, obase, err := m.walkLocked("rename", oldname)
+	if err != nil {
+		return err
+	}
+	n, ok := od.entries[obase]
 	if !ok {
-		return notExist("rename", oldname)
+		return pathErr("rename", oldname, fs.ErrNotExist)
 	}
-	if !m.parentExists(newname) {
-		return notExist("rename", newname)
+	nd, nbase, err := m.walkLocked("rename", newname)
+	if err != nil {
+		return err
 	}
-	if t, ok := m.names[newname]; ok && t.dir != n.dir {
-		return &fs.PathError{Op: "rename", Path: newname, Err: syscall.EEXIST}
-	} else if ok && !t.dir && t != n {
-		m.used -= t.footprint() // the replaced file is gone
+	if oldname == newname {
+		return nil
 	}
-	moved := map[string]*memNode{}
-	for p, c := range m.names {
-		if p == oldname {
-			moved[newname] = c
-			delete(m.names, p)
-		} else if n.dir && strings.HasPrefix(p, oldname+"/") {
-			moved[newname+strings.TrimPrefix(p, oldname)] = c
-			delete(m.names, p)
+	if n.dir && strings.HasPrefix(newname, oldname+"/") {
+		return pathErr("rename", newname, syscall.EINVAL)
+	}
+	if t, ok := nd.entries[nbase]; ok {
+		switch {
+		case t == n:
+			return nil // another name of the same file
+		case n.dir && !t.dir:
+			return pathErr("rename", newname, syscall.ENOTDIR)
+		case !n.dir && t.dir:
+			return pathErr("rename", newname, syscall.EISDIR)
+		case t.dir && len(t.entries) > 0:
+			return pathErr("rename", newname, syscall.ENOTEMPTY)
 		}
+		m.unlinkLocked(t)
 	}
-	for p, c := range moved {
-		m.names[p] = c
-	}
+	delete(od.entries, obase)
+	nd.entries[nbase] = n
+	m.renames = append(m.renames, memRename{from: memEntry{od, obase}, to: memEntry{nd, nbase}})
 	return nil
 }
 
@@ -283,18 +444,21 @@ func (m *Mem) MkdirAll(dir string) error {
 	if err := m.liveLocked("mkdir", dir); err != nil {
 		return err
 	}
-	for p := dir; ; p = path.Dir(p) {
-		if n, ok := m.names[p]; ok {
-			if !n.dir {
-				return &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR}
-			}
-		} else {
-			m.names[p] = &memNode{dir: true}
+	d := m.root
+	for _, el := range strings.Split(strings.Trim(dir, "/"), "/") {
+		if el == "" {
+			continue
 		}
-		if p == "/" {
-			return nil
+		n, ok := d.entries[el]
+		if !ok {
+			n = newDir()
+			d.entries[el] = n
+		} else if !n.dir {
+			return pathErr("mkdir", dir, syscall.ENOTDIR)
 		}
+		d = n
 	}
+	return nil
 }
 
 // ReadDir lists the names in a directory, sorted.
@@ -305,17 +469,14 @@ func (m *Mem) ReadDir(dir string) ([]string, error) {
 	if err := m.liveLocked("readdir", dir); err != nil {
 		return nil, err
 	}
-	if n, ok := m.names[dir]; !ok || !n.dir {
-		return nil, notExist("readdir", dir)
+	d, err := m.lookupLocked("readdir", dir)
+	if err != nil {
+		return nil, err
 	}
-	var out []string
-	for p := range m.names {
-		if p != dir && path.Dir(p) == dir {
-			out = append(out, path.Base(p))
-		}
+	if !d.dir {
+		return nil, pathErr("readdir", dir, syscall.ENOTDIR)
 	}
-	sort.Strings(out)
-	return out, nil
+	return slices.Sorted(maps.Keys(d.entries)), nil
 }
 
 // Stat reports a path's size and kind.
@@ -326,15 +487,14 @@ func (m *Mem) Stat(name string) (int64, bool, error) {
 	if err := m.liveLocked("stat", name); err != nil {
 		return 0, false, err
 	}
-	n, ok := m.names[name]
-	if !ok {
-		return 0, false, notExist("stat", name)
+	n, err := m.lookupLocked("stat", name)
+	if err != nil {
+		return 0, false, err
 	}
 	return int64(len(n.data)), n.dir, nil
 }
 
-// SyncDir makes the entries of dir durable: the disk namespace takes, for
-// every path directly in dir, its current state.
+// SyncDir makes the entries of dir durable as they are now.
 func (m *Mem) SyncDir(dir string) error {
 	dir = clean(dir)
 	m.mu.Lock()
@@ -342,112 +502,163 @@ func (m *Mem) SyncDir(dir string) error {
 	if err := m.liveLocked("syncdir", dir); err != nil {
 		return err
 	}
-	if n, ok := m.names[dir]; !ok || !n.dir {
-		return notExist("syncdir", dir)
+	d, err := m.lookupLocked("syncdir", dir)
+	if err != nil {
+		return err
+	}
+	if !d.dir {
+		return pathErr("syncdir", dir, syscall.ENOTDIR)
 	}
 	if m.syncFault != nil {
 		if err := m.syncFault(dir); err != nil {
 			return err
 		}
 	}
-	for p := range m.durable {
-		if p != dir && path.Dir(p) == dir {
-			if _, ok := m.names[p]; !ok {
-				delete(m.durable, p)
-			}
+	d.synced = maps.Clone(d.entries)
+	kept := m.renames[:0]
+	for _, r := range m.renames {
+		r.fromDone = r.fromDone || r.from.dir == d
+		r.toDone = r.toDone || r.to.dir == d
+		if !r.fromDone || !r.toDone {
+			kept = append(kept, r)
 		}
 	}
-	for p, n := range m.names {
-		if p != dir && path.Dir(p) == dir {
-			m.durable[p] = n
-		}
-	}
+	clear(m.renames[len(kept):])
+	m.renames = kept
 	return nil
 }
 
-// Crash simulates a power loss with torn and partial writes chosen by rng.
-// Use Restart for the view the next boot sees.
+// Crash simulates a power loss with entry, write and tear choices drawn
+// from rng. Use Restart for the view the next boot sees.
 func (m *Mem) Crash(rng *rand.Rand) { m.crash(rng) }
 
-// CrashDropUnsynced simulates a power loss that keeps exactly what was
-// synced.
+// CrashDropUnsynced simulates a power loss that keeps exactly the durable
+// state: synced contents and synced directory entries.
 func (m *Mem) CrashDropUnsynced() { m.crash(nil) }
 
 func (m *memDisk) crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
-	// Namespace: each entry whose state differs from the disk's keeps the
-	// old or the new state at random.
-	names := make(map[string]*memNode, len(m.durable))
-	for p, n := range m.durable {
-		names[p] = n
+	c := crasher{m: m, rng: rng, groups: map[memEntry]memEntry{}, coins: map[memEntry]bool{},
+		dirs: map[*memNode]bool{}, files: map[*memNode]bool{}}
+	for _, r := range m.renames {
+		c.union(r.from, r.to)
 	}
-	if rng != nil {
-		for p, n := range m.names {
-			if d, ok := m.durable[p]; !ok || d != n {
-				if rng.IntN(2) == 0 {
-					names[p] = n
-				}
+	m.renames = nil
+	m.used = 0
+	c.dir(m.root)
+}
+
+// crasher computes the state after one crash. Every choice is taken in
+// sorted name order so that a seed reproduces the crash.
+type crasher struct {
+	m      *memDisk
+	rng    *rand.Rand
+	groups map[memEntry]memEntry // union-find over entries tied by renames
+	coins  map[memEntry]bool     // per group: true keeps the new state
+	dirs   map[*memNode]bool
+	files  map[*memNode]bool
+}
+
+func (c *crasher) find(e memEntry) memEntry {
+	for {
+		p, ok := c.groups[e]
+		if !ok || p == e {
+			return e
+		}
+		e = p
+	}
+}
+
+func (c *crasher) union(a, b memEntry) {
+	ra, rb := c.find(a), c.find(b)
+	if ra != rb {
+		c.groups[ra] = rb
+	}
+}
+
+// keepNew decides whether a changed entry takes its new state.
+func (c *crasher) keepNew(e memEntry) bool {
+	if c.rng == nil {
+		return false
+	}
+	root := c.find(e)
+	v, ok := c.coins[root]
+	if !ok {
+		v = c.rng.IntN(2) == 0
+		c.coins[root] = v
+	}
+	return v
+}
+
+func (c *crasher) dir(d *memNode) {
+	c.dirs[d] = true
+	next := maps.Clone(d.synced)
+	if c.rng != nil {
+		for _, name := range slices.Sorted(maps.Keys(d.entries)) {
+			if n := d.entries[name]; d.synced[name] != n && c.keepNew(memEntry{d, name}) {
+				next[name] = n
 			}
 		}
-		for p := range m.durable {
-			if _, ok := m.names[p]; !ok && rng.IntN(2) == 0 {
-				delete(names, p)
+		for _, name := range slices.Sorted(maps.Keys(d.synced)) {
+			if _, ok := d.entries[name]; !ok && c.keepNew(memEntry{d, name}) {
+				delete(next, name)
 			}
 		}
 	}
-	// Entries whose parent did not survive are gone.
-	for changed := true; changed; {
-		changed = false
-		for p := range names {
-			if p == "/" {
+	for _, name := range slices.Sorted(maps.Keys(next)) {
+		n := next[name]
+		switch {
+		case n.dir && c.dirs[n]:
+			delete(next, name) // a half-durable directory rename: one name wins
+		case n.dir:
+			c.dir(n)
+		case c.files[n]:
+			n.nlink++
+		default:
+			c.files[n] = true
+			c.file(n)
+		}
+	}
+	d.entries, d.synced = next, maps.Clone(next)
+}
+
+// file leaves n with its durable contents plus a prefix of its unsynced
+// operations, the last possibly torn.
+func (c *crasher) file(n *memNode) {
+	data, k := n.durable, 0
+	if c.rng != nil && len(n.pending) > 0 {
+		k = c.rng.IntN(len(n.pending) + 1)
+	}
+	if k > 0 {
+		data = slices.Clone(n.durable)
+		for i, op := range n.pending[:k] {
+			if op.data == nil {
+				data = resize(data, op.size)
 				continue
 			}
-			if parent, ok := names[path.Dir(p)]; !ok || !parent.dir {
-				delete(names, p)
-				changed = true
+			b := op.data
+			if i == k-1 && c.rng.IntN(3) == 0 {
+				landed := c.rng.IntN(len(b) + 1)
+				garbage := min(len(b)-landed, c.rng.IntN(c.m.tornGarbage+1))
+				b = slices.Clone(b[:landed+garbage])
+				for j := landed; j < len(b); j++ {
+					b[j] = byte(c.rng.Uint32())
+				}
 			}
-		}
-	}
-	// Contents: durable plus a random prefix of the unsynced operations.
-	seen := map[*memNode]bool{}
-	m.used = 0
-	for _, n := range names {
-		if seen[n] || n.dir {
-			continue
-		}
-		seen[n] = true
-		data := append([]byte(nil), n.durable...)
-		if rng != nil && len(n.pending) > 0 {
-			k := rng.IntN(len(n.pending) + 1)
-			for i := 0; i < k; i++ {
-				op := n.pending[i]
-				if op.data == nil {
-					data = resize(data, op.size)
-					continue
-				}
-				b := op.data
-				if i == k-1 && rng.IntN(3) == 0 {
-					b = b[:rng.IntN(len(b)+1)] // torn: a prefix landed
-				}
-				if end := op.off + int64(len(b)); end > int64(len(data)) {
-					data = resize(data, end)
-				}
-				copy(data[op.off:], b)
+			if end := op.off + int64(len(b)); end > int64(len(data)) {
+				data = resize(data, end)
 			}
+			copy(data[op.off:], b)
 		}
-		n.data = data
-		n.durable = append([]byte(nil), data...)
-		n.pending = nil
-		n.alloc = 0
-		m.used += int64(len(data))
 	}
-	m.names = names
-	m.durable = make(map[string]*memNode, len(names))
-	for p, n := range names {
-		m.durable[p] = n
-	}
+	n.data, n.durable, n.shared = data, data, true
+	clear(n.pending)
+	n.pending = n.pending[:0]
+	n.alloc = 0
+	n.nlink = 1
+	c.m.used += int64(len(data))
 }
 
 func resize(b []byte, size int64) []byte {
@@ -457,14 +668,39 @@ func resize(b []byte, size int64) []byte {
 	return append(b, make([]byte, size-int64(len(b)))...)
 }
 
-// footprint is the space a node takes: its data or its reservation.
+// footprint is the space a file takes: its data or its reservation.
 func (n *memNode) footprint() int64 { return max(int64(len(n.data)), n.alloc) }
+
+// own gives n.data its own memory before it changes.
+func (n *memNode) own() {
+	if n.shared {
+		n.data = slices.Clone(n.data)
+		n.shared = false
+	}
+}
+
+// growLocked accounts for n taking end bytes of space, failing with ENOSPC
+// past the capacity.
+func (m *memDisk) growLocked(n *memNode, end int64) error {
+	grow := end - n.footprint()
+	if grow <= 0 || n.nlink == 0 {
+		return nil
+	}
+	if m.capacity > 0 && m.used+grow > m.capacity {
+		return syscall.ENOSPC
+	}
+	m.used += grow
+	return nil
+}
 
 func (m *memDisk) truncateLocked(n *memNode, size int64) {
 	before := n.footprint()
+	n.own()
 	n.data = resize(n.data, size)
 	n.alloc = min(n.alloc, size) // truncation frees reserved blocks past the end
-	m.used += n.footprint() - before
+	if n.nlink > 0 {
+		m.used += n.footprint() - before
+	}
 	n.pending = append(n.pending, memOp{size: size})
 }
 
@@ -479,10 +715,10 @@ type memFile struct {
 
 func (f *memFile) checkLocked(op string) error {
 	if f.closed {
-		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
+		return pathErr(op, f.name, fs.ErrClosed)
 	}
 	if f.gen != f.fs.gen {
-		return &fs.PathError{Op: op, Path: f.name, Err: ErrCrashed}
+		return pathErr(op, f.name, ErrCrashed)
 	}
 	return nil
 }
@@ -496,7 +732,7 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if off < 0 {
-		return 0, &fs.PathError{Op: "read", Path: f.name, Err: syscall.EINVAL}
+		return 0, pathErr("read", f.name, syscall.EINVAL)
 	}
 	if off >= int64(len(f.node.data)) {
 		return 0, io.EOF
@@ -516,8 +752,11 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.checkLocked("write"); err != nil {
 		return 0, err
 	}
-	if !f.writable || off < 0 {
-		return 0, &fs.PathError{Op: "write", Path: f.name, Err: syscall.EBADF}
+	if !f.writable {
+		return 0, pathErr("write", f.name, syscall.EBADF)
+	}
+	if off < 0 {
+		return 0, pathErr("write", f.name, syscall.EINVAL)
 	}
 	if m.writeFault != nil {
 		if err := m.writeFault(f.name); err != nil {
@@ -526,17 +765,15 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	n := f.node
 	end := off + int64(len(p))
-	if grow := end - n.footprint(); grow > 0 {
-		if m.capacity > 0 && m.used+grow > m.capacity {
-			return 0, &fs.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
-		}
-		m.used += grow
+	if err := m.growLocked(n, end); err != nil {
+		return 0, pathErr("write", f.name, err)
 	}
+	n.own()
 	if end > int64(len(n.data)) {
 		n.data = resize(n.data, end)
 	}
 	copy(n.data[off:], p)
-	n.pending = append(n.pending, memOp{off: off, data: append([]byte(nil), p...)})
+	n.pending = append(n.pending, memOp{off: off, data: slices.Clone(p)})
 	m.written += int64(len(p))
 	return len(p), nil
 }
@@ -557,13 +794,17 @@ func (f *memFile) Truncate(size int64) error {
 		return err
 	}
 	if !f.writable || size < 0 {
-		return &fs.PathError{Op: "truncate", Path: f.name, Err: syscall.EINVAL}
+		return pathErr("truncate", f.name, syscall.EINVAL)
+	}
+	if err := f.fs.growLocked(f.node, size); err != nil {
+		return pathErr("truncate", f.name, err)
 	}
 	f.fs.truncateLocked(f.node, size)
 	return nil
 }
 
-// Allocate reserves space without changing the size.
+// Allocate reserves space without changing the size. Reservations do not
+// survive a crash.
 func (f *memFile) Allocate(off, n int64) error {
 	m := f.fs
 	m.mu.Lock()
@@ -572,21 +813,18 @@ func (f *memFile) Allocate(off, n int64) error {
 		return err
 	}
 	if !f.writable || off < 0 || n <= 0 {
-		return &fs.PathError{Op: "fallocate", Path: f.name, Err: syscall.EINVAL}
+		return pathErr("fallocate", f.name, syscall.EINVAL)
 	}
-	node := f.node
-	if grow := off + n - node.footprint(); grow > 0 {
-		if m.capacity > 0 && m.used+grow > m.capacity {
-			return &fs.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
-		}
-		m.used += grow
+	if err := m.growLocked(f.node, off+n); err != nil {
+		return pathErr("fallocate", f.name, err)
 	}
-	node.alloc = max(node.alloc, off+n)
+	f.node.alloc = max(f.node.alloc, off+n)
 	return nil
 }
 
 // Sync makes the file's contents durable: its unsynced operations are
-// applied to the durable copy.
+// applied to the durable copy. When it fails, they are dropped instead
+// (Linux marks the pages clean after a writeback error).
 func (f *memFile) Sync() error {
 	m := f.fs
 	m.mu.Lock()
@@ -594,12 +832,14 @@ func (f *memFile) Sync() error {
 	if err := f.checkLocked("sync"); err != nil {
 		return err
 	}
+	n := f.node
 	if m.syncFault != nil {
 		if err := m.syncFault(f.name); err != nil {
+			clear(n.pending)
+			n.pending = n.pending[:0]
 			return err
 		}
 	}
-	n := f.node
 	for _, op := range n.pending {
 		if op.data == nil {
 			n.durable = resize(n.durable, op.size)
@@ -620,7 +860,7 @@ func (f *memFile) Close() error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+		return pathErr("close", f.name, fs.ErrClosed)
 	}
 	f.closed = true
 	return nil
@@ -630,5 +870,5 @@ func (f *memFile) Close() error {
 func (m *Mem) String() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return fmt.Sprintf("vfs.Mem{%d entries, %d bytes}", len(m.names), m.used)
+	return fmt.Sprintf("vfs.Mem{%d bytes in use, %d unsynced renames}", m.used, len(m.renames))
 }
