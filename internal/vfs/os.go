@@ -1,14 +1,18 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 
 	"golang.org/x/sys/unix"
 )
 
-// OS is the operating system's file system. Paths are used as given.
+// OS is the operating system's file system. Paths are used as given. Errors
+// are the os package's (*fs.PathError and friends around a syscall.Errno), so
+// errors.Is(err, fs.ErrNotExist) and errors.Is(err, syscall.ENOSPC) work.
 type OS struct{}
 
 var _ FS = OS{}
@@ -40,32 +44,44 @@ func (f *osFile) Size() (int64, error) {
 // Sync is fdatasync(2): file data and the metadata needed to read it back
 // (the size), not timestamps.
 func (f *osFile) Sync() error {
-	for {
-		err := unix.Fdatasync(int(f.f.Fd()))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.PathError{Op: "fdatasync", Path: f.f.Name(), Err: err}
-		}
-		return nil
-	}
+	return f.control("fdatasync", func(fd int) error { return unix.Fdatasync(fd) })
 }
 
-// Allocate is fallocate(2) with FALLOC_FL_KEEP_SIZE.
+// Allocate is fallocate(2) with FALLOC_FL_KEEP_SIZE; a no-op where the file
+// system does not support it.
 func (f *osFile) Allocate(off, n int64) error {
-	for {
-		err := unix.Fallocate(int(f.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
-		switch err {
-		case nil:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EOPNOTSUPP:
-			return nil // best effort on file systems without it
-		}
-		return &os.PathError{Op: "fallocate", Path: f.f.Name(), Err: err}
+	err := f.control("fallocate", func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return nil // best effort on file systems without it
 	}
+	return err
+}
+
+// control runs a system call on the descriptor, retrying on EINTR. Going
+// through SyscallConn keeps the descriptor from being closed (and reused by
+// another file) while the call runs.
+func (f *osFile) control(op string, call func(fd int) error) error {
+	rc, err := f.f.SyscallConn()
+	if err != nil {
+		return &os.PathError{Op: op, Path: f.f.Name(), Err: err}
+	}
+	var callErr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			if callErr = call(int(fd)); callErr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		// Control fails only when the file is closed or closing.
+		return &os.PathError{Op: op, Path: f.f.Name(), Err: fs.ErrClosed}
+	}
+	if callErr != nil {
+		return &os.PathError{Op: op, Path: f.f.Name(), Err: callErr}
+	}
+	return nil
 }
 
 func openOS(name string, flag int) (File, error) {
