@@ -386,9 +386,13 @@ func testGroup(t *testing.T, c groupClient) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 60*time.Second, "round 1 read", func() error { return covered(ms, ends) })
+	took = waitFor(t, 60*time.Second, "round 1 read", func() error { return covered(ms, ends) })
+	took += waitFor(t, 30*time.Second, "round 1 committed", func() error { return committedUpTo(ms, ends) })
+	t.Logf("round 1 read and committed in %v", took.Round(time.Millisecond))
 
-	// Crash one member; the survivors must take its partitions over.
+	// Crash one member; the survivors must take its partitions over. All it
+	// read is committed, so they must not read any of it again
+	// (checkDuplicates).
 	victim, survivors := ms[0], ms[1:]
 	victim.kill()
 	killed := time.Now()
@@ -399,8 +403,9 @@ func testGroup(t *testing.T, c groupClient) {
 	if limit := c.session + 10*time.Second; time.Since(killed) > limit {
 		t.Errorf("rebalance after a crash took %v, more than the session timeout %v plus 10s", time.Since(killed), c.session)
 	}
-	waitFor(t, 60*time.Second, "round 2 read", func() error { return covered(ms, ends) })
-	waitFor(t, 30*time.Second, "round 2 committed", func() error { return committedUpTo(ms, ends) })
+	took = waitFor(t, 60*time.Second, "round 2 read", func() error { return covered(ms, ends) })
+	took += waitFor(t, 30*time.Second, "round 2 committed", func() error { return committedUpTo(ms, ends) })
+	t.Logf("round 2 read and committed %v after the takeover", took.Round(time.Millisecond))
 	dups := checkDuplicates(t, ms)
 	t.Logf("rounds 1-2: every offset read, %d re-read after the crash (uncommitted)", dups)
 
@@ -455,5 +460,7 @@ func testGroup(t *testing.T, c groupClient) {
 		}
 		m.mu.Unlock()
 	}
+	stopping = time.Now()
 	m.stop()
+	t.Logf("resumed member stopped (SIGTERM) in %v", time.Since(stopping).Round(time.Millisecond))
 }
