@@ -75,12 +75,11 @@ type memNode struct {
 	entries map[string]*memNode // current entries
 	synced  map[string]*memNode // entries as of the last SyncDir
 
-	nlink   int   // directory entries naming this file
-	alloc   int64 // bytes reserved by Allocate (may exceed len(data))
-	data    []byte
-	durable []byte
-	shared  bool // data and durable are the same slice (copy before writing)
-	pending []memOp
+	nlink   int     // directory entries naming this file
+	alloc   int64   // bytes reserved by Allocate (may exceed len(data))
+	data    memBuf  // current contents
+	durable memBuf  // contents as of the last Sync
+	pending []memOp // unsynced writes and truncations, in order
 }
 
 // memOp is an unsynced write (data != nil) or truncation.
@@ -491,7 +490,7 @@ func (m *Mem) Stat(name string) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	return int64(len(n.data)), n.dir, nil
+	return n.data.size, n.dir, nil
 }
 
 // SyncDir makes the entries of dir durable as they are now.
@@ -627,57 +626,36 @@ func (c *crasher) dir(d *memNode) {
 // file leaves n with its durable contents plus a prefix of its unsynced
 // operations, the last possibly torn.
 func (c *crasher) file(n *memNode) {
-	data, k := n.durable, 0
+	k := 0
 	if c.rng != nil && len(n.pending) > 0 {
 		k = c.rng.IntN(len(n.pending) + 1)
 	}
-	if k > 0 {
-		data = slices.Clone(n.durable)
-		for i, op := range n.pending[:k] {
-			if op.data == nil {
-				data = resize(data, op.size)
-				continue
-			}
-			b := op.data
-			if i == k-1 && c.rng.IntN(3) == 0 {
-				landed := c.rng.IntN(len(b) + 1)
-				garbage := min(len(b)-landed, c.rng.IntN(c.m.tornGarbage+1))
-				b = slices.Clone(b[:landed+garbage])
-				for j := landed; j < len(b); j++ {
-					b[j] = byte(c.rng.Uint32())
-				}
-			}
-			if end := op.off + int64(len(b)); end > int64(len(data)) {
-				data = resize(data, end)
-			}
-			copy(data[op.off:], b)
+	for i, op := range n.pending[:k] {
+		if op.data == nil {
+			n.durable.truncate(op.size)
+			continue
 		}
+		b := op.data
+		if i == k-1 && c.rng.IntN(3) == 0 {
+			landed := c.rng.IntN(len(b) + 1)
+			garbage := min(len(b)-landed, c.rng.IntN(c.m.tornGarbage+1))
+			b = slices.Clone(b[:landed+garbage])
+			for j := landed; j < len(b); j++ {
+				b[j] = byte(c.rng.Uint32())
+			}
+		}
+		n.durable.writeAt(b, op.off)
 	}
-	n.data, n.durable, n.shared = data, data, true
+	n.data = n.durable.clone()
 	clear(n.pending)
 	n.pending = n.pending[:0]
 	n.alloc = 0
 	n.nlink = 1
-	c.m.used += int64(len(data))
-}
-
-func resize(b []byte, size int64) []byte {
-	if size <= int64(len(b)) {
-		return b[:size]
-	}
-	return append(b, make([]byte, size-int64(len(b)))...)
+	c.m.used += n.data.size
 }
 
 // footprint is the space a file takes: its data or its reservation.
-func (n *memNode) footprint() int64 { return max(int64(len(n.data)), n.alloc) }
-
-// own gives n.data its own memory before it changes.
-func (n *memNode) own() {
-	if n.shared {
-		n.data = slices.Clone(n.data)
-		n.shared = false
-	}
-}
+func (n *memNode) footprint() int64 { return max(n.data.size, n.alloc) }
 
 // growLocked accounts for n taking end bytes of space, failing with ENOSPC
 // past the capacity.
@@ -695,8 +673,7 @@ func (m *memDisk) growLocked(n *memNode, end int64) error {
 
 func (m *memDisk) truncateLocked(n *memNode, size int64) {
 	before := n.footprint()
-	n.own()
-	n.data = resize(n.data, size)
+	n.data.truncate(size)
 	n.alloc = min(n.alloc, size) // truncation frees reserved blocks past the end
 	if n.nlink > 0 {
 		m.used += n.footprint() - before
@@ -734,10 +711,7 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("read", f.name, syscall.EINVAL)
 	}
-	if off >= int64(len(f.node.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.node.data[off:])
+	n := f.node.data.readAt(p, off)
 	f.fs.read += int64(n)
 	if n < len(p) {
 		return n, io.EOF
@@ -768,11 +742,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := m.growLocked(n, end); err != nil {
 		return 0, pathErr("write", f.name, err)
 	}
-	n.own()
-	if end > int64(len(n.data)) {
-		n.data = resize(n.data, end)
-	}
-	copy(n.data[off:], p)
+	n.data.writeAt(p, off)
 	n.pending = append(n.pending, memOp{off: off, data: slices.Clone(p)})
 	m.written += int64(len(p))
 	return len(p), nil
@@ -784,7 +754,7 @@ func (f *memFile) Size() (int64, error) {
 	if err := f.checkLocked("stat"); err != nil {
 		return 0, err
 	}
-	return int64(len(f.node.data)), nil
+	return f.node.data.size, nil
 }
 
 func (f *memFile) Truncate(size int64) error {
@@ -840,15 +810,15 @@ func (f *memFile) Sync() error {
 			return err
 		}
 	}
+	// Applying the operations (rather than sharing data's pages) keeps
+	// both copies writable in place: small write+sync cycles copy only
+	// the bytes written.
 	for _, op := range n.pending {
 		if op.data == nil {
-			n.durable = resize(n.durable, op.size)
-			continue
+			n.durable.truncate(op.size)
+		} else {
+			n.durable.writeAt(op.data, op.off)
 		}
-		if end := op.off + int64(len(op.data)); end > int64(len(n.durable)) {
-			n.durable = resize(n.durable, end)
-		}
-		copy(n.durable[op.off:], op.data)
 	}
 	clear(n.pending)
 	n.pending = n.pending[:0]
