@@ -32,8 +32,10 @@ allocs:
 # The compatibility suite: real Kafka clients against a `sluice serve` child
 # process (test/compat/doc.go). CI=true turns a missing client tool into a
 # failure. SLUICE_COMPAT_BROKERS=host:port points it at a running broker.
+# -parallel 8: the consumer-group clients (mostly waiting out session
+# timeouts) run side by side, each with its own broker.
 compat:
-	$(GO) test -count=1 -timeout $(COMPAT_TIMEOUT) -v ./test/compat/
+	$(GO) test -count=1 -parallel 8 -timeout $(COMPAT_TIMEOUT) -v ./test/compat/
 
 build:
 	$(GO) build -o sluice ./cmd/sluice

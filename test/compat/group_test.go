@@ -82,8 +82,13 @@ func TestGroups(t *testing.T) {
 			return []string{needKafkaJS(t), filepath.Join(repoRoot(), "test/compat/js/client.js")}
 		})},
 	}
+	// Mostly waiting (session timeouts), so the clients run side by side,
+	// each with its own broker; `make compat` raises -parallel to run all.
 	for _, c := range clients {
-		t.Run(c.name, func(t *testing.T) { testGroup(t, c) })
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testGroup(t, c)
+		})
 	}
 }
 
