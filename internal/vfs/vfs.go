@@ -15,7 +15,14 @@
 //
 // Durability model (both implementations): file contents are durable only
 // after File.Sync; a directory entry (create, rename, remove) is durable only
-// after FS.SyncDir on its parent directory.
+// after FS.SyncDir on its parent directory (a rename across directories: on
+// both). A new file therefore needs Sync on the file and SyncDir on its
+// directory, and a new directory SyncDir on its parent. A failed Sync must be
+// treated as data loss, never retried as if nothing happened: Linux drops the
+// dirty pages after a writeback error, and Mem models exactly that.
+//
+// This package must never buffer, cache or reorder writes of its own, nor
+// retry a failed Sync: what callers see is what the disk was asked to do.
 package vfs
 
 import (
