@@ -41,6 +41,7 @@ var ErrCrashed = errors.New("vfs: file handle from before a crash")
 //
 // Faults: SetWriteFault and SetSyncFault inject errors per call (FailWrite,
 // FailWritesAfter, FailNextSync and FailSyncs are shorthands). A failed
+// WriteAt or SyncDir changes nothing. A failed
 // File.Sync behaves like Linux after a writeback error: the writes it
 // covered stay readable but are lost to the disk, and a later successful
 // Sync does not bring them back. SetCapacity makes a write or Allocate that
