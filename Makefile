@@ -25,9 +25,11 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
 
-# Allocation guards need a run without -race (the race detector allocates).
+# Without -race: allocation guards (the race detector allocates) and the
+# full 10,000-point power-loss run of the partition log (the race pass runs
+# 2,000).
 allocs:
-	$(GO) test -count=1 -run 'Allocs' $(UNIT_PKGS)
+	$(GO) test -count=1 -run 'Allocs|PowerLoss' $(UNIT_PKGS)
 
 # The compatibility suite: real Kafka clients against a `sluice serve` child
 # process (test/compat/doc.go). CI=true turns a missing client tool into a
