@@ -45,8 +45,11 @@ build:
 serve:
 	$(GO) run ./cmd/sluice serve
 
-# Benchmarks of the partition log on the real disk; see BENCHMARKS.md.
+# Benchmarks of the partition log on the real disk (go test -bench over
+# ./internal/log, six interleaved rounds, summarised by benchstat); see
+# BENCHMARKS.md.
 bench:
+	@command -v benchstat >/dev/null 2>&1 || { echo "make bench needs benchstat on PATH: go install golang.org/x/perf/cmd/benchstat@latest"; exit 1; }
 	bench/log.sh 6 bench-log.txt
 
 # A short fuzzing pass over every target (the long runs are documented in
