@@ -88,6 +88,7 @@ type broker struct {
 	cmd      *exec.Cmd
 	log      *syncBuffer
 	done     chan struct{}
+	extra    []string // serve flags, kept across restarts
 }
 
 type syncBuffer struct {
@@ -122,8 +123,8 @@ func startBroker(t testing.TB, extra ...string) *broker {
 	if externalBrokers != "" {
 		return &broker{t: t, external: true, addr: externalBrokers}
 	}
-	b := &broker{t: t, dir: t.TempDir(), addr: freeAddr(t), log: &syncBuffer{}}
-	b.start(extra...)
+	b := &broker{t: t, dir: t.TempDir(), addr: freeAddr(t), log: &syncBuffer{}, extra: extra}
+	b.start()
 	t.Cleanup(func() {
 		b.stop()
 		if t.Failed() {
@@ -140,9 +141,9 @@ func tail(s string, n int) string {
 	return s
 }
 
-func (b *broker) start(extra ...string) {
+func (b *broker) start() {
 	b.t.Helper()
-	args := append([]string{"serve", "--listen", b.addr, "--data-dir", b.dir, "--log-level", "warn"}, extra...)
+	args := append([]string{"serve", "--listen", b.addr, "--data-dir", b.dir, "--log-level", "warn"}, b.extra...)
 	b.cmd = exec.Command(sluiceBin, args...)
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
