@@ -172,16 +172,43 @@ func (c *conn) readLoop() {
 			c.connLogger().Warn("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
-		frame := getBuf(int(size))
-		copy(*frame, c.sizeBuf[:2])
-		if _, err := io.ReadFull(c.nc, (*frame)[2:]); err != nil {
-			putBuf(frame)
+		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2])
+		if err != nil {
 			c.readFailed("read request", err)
 			return
 		}
 		if !c.dispatch(frame) {
 			return
 		}
+	}
+}
+
+// frameChunk is how much of a request frame is allocated before its bytes
+// arrive. A larger frame's buffer grows (doubling) as they do, so a client
+// that announces 100 MiB and sends a few bytes pins 16 KiB, not 100 MiB;
+// memory follows the bytes actually received. Most requests but produce
+// fit in one chunk; a large produce frame costs a few extra copies.
+const frameChunk = 16 << 10
+
+// readFrame reads the rest of a request frame of size bytes whose first
+// bytes (prefix) are already read. The buffer comes from getBuf.
+func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
+	frame := getBuf(min(size, frameChunk))
+	copy(*frame, prefix)
+	got := len(prefix)
+	for {
+		if _, err := io.ReadFull(r, (*frame)[got:]); err != nil {
+			putBuf(frame)
+			return nil, err
+		}
+		got = len(*frame)
+		if got == size {
+			return frame, nil
+		}
+		next := getBuf(min(size, 2*got))
+		copy(*next, *frame)
+		putBuf(frame)
+		frame = next
 	}
 }
 
