@@ -193,14 +193,18 @@ func (b *broker) kill() {
 }
 
 // rssKiB is the broker's resident set size (VmRSS) in KiB.
-func (b *broker) rssKiB() int64 {
+func (b *broker) rssKiB() int64 { return b.statusKiB("VmRSS") }
+
+// statusKiB is a field of the broker's /proc/PID/status in KiB (VmRSS,
+// VmData…).
+func (b *broker) statusKiB(field string) int64 {
 	b.t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
 	if err != nil {
 		b.t.Fatalf("read broker status: %v", err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			f := strings.Fields(rest)
 			if len(f) >= 1 {
 				n, err := strconv.ParseInt(f[0], 10, 64)
@@ -210,7 +214,7 @@ func (b *broker) rssKiB() int64 {
 			}
 		}
 	}
-	b.t.Fatalf("no VmRSS in /proc/%d/status", b.cmd.Process.Pid)
+	b.t.Fatalf("no %s in /proc/%d/status", field, b.cmd.Process.Pid)
 	return 0
 }
 
