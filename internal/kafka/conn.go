@@ -185,10 +185,11 @@ func (c *conn) readLoop() {
 
 // frameChunk is how much of a request frame is allocated before its bytes
 // arrive. A larger frame's buffer grows (doubling) as they do, so a client
-// that announces 100 MiB and sends a few bytes pins 16 KiB, not 100 MiB;
-// memory follows the bytes actually received. Most requests but produce
-// fit in one chunk; a large produce frame costs a few extra copies.
-const frameChunk = 16 << 10
+// that announces 100 MiB and sends a few bytes pins 64 KiB, not 100 MiB:
+// memory follows the bytes actually received. Requests up to 64 KiB
+// (nearly all but large produce requests) are read in one piece as before;
+// a larger produce frame costs a few extra copies.
+const frameChunk = 64 << 10
 
 // readFrame reads the rest of a request frame of size bytes whose first
 // bytes (prefix) are already read. The buffer comes from getBuf.
