@@ -81,7 +81,7 @@ func startProducer(t *testing.T, addr string) *producer {
 					return
 				}
 				pr.acks = append(pr.acks, Ack{Partition: r.Partition, Offset: r.Offset, Seq: seq})
-				if r.Offset > pr.maxAck[r.Partition] {
+				if m, ok := pr.maxAck[r.Partition]; !ok || r.Offset > m {
 					pr.maxAck[r.Partition] = r.Offset
 				}
 			})
