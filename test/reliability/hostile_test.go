@@ -409,7 +409,13 @@ func hostileCases() []hostileCase {
 			}
 		}},
 		{name: "10,000 idle connections, default per-IP limit (1000)", run: func(t *testing.T, b *broker, held func()) {
+			start := time.Now()
 			idleConns(t, b, held, 1000)
+			// 9000 refusals, warned about at most once a second.
+			warnings := strings.Count(b.log.String(), "connection limit per IP reached")
+			if warnings == 0 || warnings > int(time.Since(start)/time.Second)+1 {
+				t.Fatalf("%d warnings about refused connections in %v", warnings, time.Since(start))
+			}
 		}},
 		{name: "10,000 idle connections, no limit (--max-connections-per-ip 0)", flags: []string{"--max-connections-per-ip", "0"},
 			limitKiB: -1, run: func(t *testing.T, b *broker, held func()) {
