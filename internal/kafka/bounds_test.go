@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // allocated runs f and returns the bytes it allocated on the heap.
@@ -85,5 +86,26 @@ func TestReadFrameGrowsWithData(t *testing.T) {
 	}
 	if n > 4*frameChunk {
 		t.Fatalf("truncated 96 MiB frame allocated %d bytes", n)
+	}
+}
+
+func TestWarnLimiter(t *testing.T) {
+	var l warnLimiter
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < warnBurst; i++ {
+		if ok, _ := l.allow(t0.Add(time.Duration(i) * time.Millisecond)); !ok {
+			t.Fatalf("warning %d of the first second refused", i)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := l.allow(t0.Add(500 * time.Millisecond)); ok {
+			t.Fatal("warning past the burst let through")
+		}
+	}
+	if ok, suppressed := l.allow(t0.Add(time.Second)); !ok || suppressed != 5 {
+		t.Fatalf("next second: ok %v, suppressed %d, want true, 5", ok, suppressed)
+	}
+	if ok, suppressed := l.allow(t0.Add(time.Second)); !ok || suppressed != 0 {
+		t.Fatalf("ok %v, suppressed %d, want true, 0", ok, suppressed)
 	}
 }

@@ -133,6 +133,8 @@ type Server struct {
 	refused       int
 	refusedLogged time.Time
 
+	closeWarnings warnLimiter // warnings about connections closed for bad input
+
 	wg sync.WaitGroup // one per live connection
 }
 

@@ -216,8 +216,13 @@ func isTimeout(err error) bool {
 func hostileCases() []hostileCase {
 	return []hostileCase{
 		{name: "2 GiB size prefix ×200", run: func(t *testing.T, b *broker, _ func()) {
+			start := time.Now()
 			repeatClosed(t, b, 200, []byte{0x7f, 0xff, 0xff, 0xff})
 			logMentions(t, b, "request size out of range")
+			// Logged, but at most 10 warnings a second.
+			if n, most := strings.Count(b.log.String(), "request size out of range"), 10*(int(time.Since(start)/time.Second)+1); n > most {
+				t.Fatalf("%d warnings for 200 bad connections in %v, want at most %d", n, time.Since(start), most)
+			}
 		}},
 		{name: "negative sizes ×200", run: func(t *testing.T, b *broker, _ func()) {
 			repeatClosed(t, b, 100, []byte{0xff, 0xff, 0xff, 0xff})
