@@ -8,7 +8,7 @@ UNIT_PKGS      ?= $(shell $(GO) list ./... | grep -v '/test/compat')
 UNIT_TIMEOUT   ?= 10m
 COMPAT_TIMEOUT ?= 15m
 
-.PHONY: test fmt-check vet unit allocs compat build serve bench fuzz-short
+.PHONY: test fmt-check vet unit allocs compat build serve bench fuzz-short reliability-long
 
 test: fmt-check vet unit allocs compat
 
@@ -57,3 +57,8 @@ bench:
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateRecordSet$$' -fuzztime 20s ./internal/log
 	$(GO) test -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime 20s ./internal/log
+
+# The long run of the SIGKILL harness (RELIABILITY.md section 1); `make
+# test` runs it at CI size (20 kills) with the unit tests.
+reliability-long:
+	SLUICE_KILL_CYCLES=200 $(GO) test -count=1 -run '^TestSIGKILL$$' -v -timeout 30m ./test/reliability/

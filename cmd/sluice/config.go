@@ -33,6 +33,7 @@ type serveConfig struct {
 	NodeID            int32         `yaml:"node_id"`
 	MaxRequestBytes   int32         `yaml:"max_request_bytes"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	FrameTimeout      time.Duration `yaml:"frame_timeout"`
 	MaxConnsPerIP     int           `yaml:"max_connections_per_ip"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	// KIP-848 groups: the broker, not the client, sets these
@@ -57,7 +58,13 @@ func defaultServeConfig() serveConfig {
 		LogLevel:          "info",
 		MaxRequestBytes:   100 << 20,
 		IdleTimeout:       10 * time.Minute,
-		ShutdownTimeout:   30 * time.Second,
+		FrameTimeout:      30 * time.Second,
+		// Kafka has no per-IP limit by default. 1000 is far above what one
+		// client host needs (a connection per broker per client, pools of
+		// a few dozen) yet bounds what one host can pin: idle connections
+		// cost about 4 KiB each, so about 4 MiB per IP.
+		MaxConnsPerIP:   1000,
+		ShutdownTimeout: 30 * time.Second,
 
 		GroupConsumerSessionTimeout:    45 * time.Second,
 		GroupConsumerHeartbeatInterval: 5 * time.Second,
@@ -101,7 +108,9 @@ func settings() []setting {
 			func(c *serveConfig, v string) error { return parseInt32(v, &c.MaxRequestBytes) }},
 		{"idle-timeout", "SLUICE_IDLE_TIMEOUT", "close connections idle this long", false,
 			func(c *serveConfig, v string) (err error) { c.IdleTimeout, err = time.ParseDuration(v); return err }},
-		{"max-connections-per-ip", "SLUICE_MAX_CONNECTIONS_PER_IP", "connection limit per client IP (0 = none)", false,
+		{"frame-timeout", "SLUICE_FRAME_TIMEOUT", "close connections whose request has not fully arrived this long after its size", false,
+			func(c *serveConfig, v string) (err error) { c.FrameTimeout, err = time.ParseDuration(v); return err }},
+		{"max-connections-per-ip", "SLUICE_MAX_CONNECTIONS_PER_IP", "connection limit per client IP (0 = none; default 1000)", false,
 			func(c *serveConfig, v string) (err error) { c.MaxConnsPerIP, err = strconv.Atoi(v); return err }},
 		{"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", false,
 			func(c *serveConfig, v string) (err error) { c.ShutdownTimeout, err = time.ParseDuration(v); return err }},
@@ -232,6 +241,12 @@ func (c *serveConfig) validate() error {
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node id %d: must not be negative", c.NodeID)
+	}
+	if c.MaxConnsPerIP < 0 {
+		return fmt.Errorf("max connections per ip %d: must not be negative (0 means no limit)", c.MaxConnsPerIP)
+	}
+	if c.FrameTimeout <= 0 || c.IdleTimeout <= 0 {
+		return fmt.Errorf("idle timeout %v and frame timeout %v: must be positive", c.IdleTimeout, c.FrameTimeout)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)

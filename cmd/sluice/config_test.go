@@ -42,7 +42,8 @@ auto_create_topics: false
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c serveConfig) {
 			if c.Listen != "127.0.0.1:9092" || c.DataDir != "./sluice-data" || c.durability.Kind != log.DurabilityFsync ||
-				!c.AutoCreateTopics || c.DefaultPartitions != 1 || c.MaxRequestBytes != 100<<20 {
+				!c.AutoCreateTopics || c.DefaultPartitions != 1 || c.MaxRequestBytes != 100<<20 ||
+				c.MaxConnsPerIP != 1000 || c.FrameTimeout != 30*time.Second {
 				t.Fatalf("%+v", c)
 			}
 		}},
@@ -66,6 +67,11 @@ auto_create_topics: false
 					t.Fatalf("%+v", c)
 				}
 			}},
+		{"connection limits", []string{"--max-connections-per-ip", "0", "--frame-timeout", "2s"}, nil, func(t *testing.T, c serveConfig) {
+			if c.MaxConnsPerIP != 0 || c.FrameTimeout != 2*time.Second {
+				t.Fatalf("%+v", c)
+			}
+		}},
 		{"bool flag with value", []string{"--auto-create-topics=false"}, nil, func(t *testing.T, c serveConfig) {
 			if c.AutoCreateTopics {
 				t.Fatal("auto-create still on")
@@ -103,6 +109,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "absent.yaml")}, nil, "config file"},
 		{"bad advertised", []string{"--advertised-addr", "host-without-port"}, nil, "advertised"},
 		{"stray argument", []string{"extra"}, nil, "unexpected"},
+		{"negative connection limit", []string{"--max-connections-per-ip", "-1"}, nil, "must not be negative"},
+		{"zero frame timeout", []string{"--frame-timeout", "0s"}, nil, "frame timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

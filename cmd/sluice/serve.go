@@ -79,7 +79,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 	srv, err := kafka.New(kafka.Config{
 		Broker: b, Groups: groups, GroupAPIs: groupAPIs,
 		NodeID: cfg.NodeID, Host: host, Port: port,
-		MaxRequestBytes: cfg.MaxRequestBytes, IdleTimeout: cfg.IdleTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		MaxRequestBytes: cfg.MaxRequestBytes, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Logger: logger.With("component", "kafka"),
 	})
 	if err != nil {

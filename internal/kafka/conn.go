@@ -156,7 +156,7 @@ func (c *conn) readLoop() {
 		}
 		size := int32(binary.BigEndian.Uint32(c.sizeBuf[:]))
 		if !frameSizeOK(size, cfg.MaxRequestBytes) {
-			c.connLogger().Warn("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
+			c.warnClosing("closing connection: request size out of range", "size", size, "max", cfg.MaxRequestBytes)
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
@@ -169,13 +169,11 @@ func (c *conn) readLoop() {
 		}
 		key := int16(binary.BigEndian.Uint16(c.sizeBuf[:2]))
 		if key != int16(kmsg.Produce) && size > cfg.MaxNonProduceRequestBytes {
-			c.connLogger().Warn("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
+			c.warnClosing("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
-		frame := getBuf(int(size))
-		copy(*frame, c.sizeBuf[:2])
-		if _, err := io.ReadFull(c.nc, (*frame)[2:]); err != nil {
-			putBuf(frame)
+		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2])
+		if err != nil {
 			c.readFailed("read request", err)
 			return
 		}
@@ -183,6 +181,80 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// frameChunk is how much of a request frame is allocated before its bytes
+// arrive. A larger frame's buffer grows (doubling) as they do, so a client
+// that announces 100 MiB and sends a few bytes pins 64 KiB, not 100 MiB:
+// memory follows the bytes actually received. Requests up to 64 KiB
+// (nearly all but large produce requests) are read in one piece as before;
+// a larger produce frame costs a few extra copies.
+const frameChunk = 64 << 10
+
+// readFrame reads the rest of a request frame of size bytes whose first
+// bytes (prefix) are already read. The buffer comes from getBuf.
+func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
+	frame := getBuf(min(size, frameChunk))
+	copy(*frame, prefix)
+	got := len(prefix)
+	for {
+		if _, err := io.ReadFull(r, (*frame)[got:]); err != nil {
+			putBuf(frame)
+			return nil, err
+		}
+		got = len(*frame)
+		if got == size {
+			return frame, nil
+		}
+		next := getBuf(min(size, 2*got))
+		copy(*next, *frame)
+		putBuf(frame)
+		frame = next
+	}
+}
+
+// warnBurst is how many warnings about connections closed for bad input
+// are logged per second; the rest are counted and the count is reported
+// with the next warning logged. Each costs the client only a connection,
+// so unlimited they would let anyone flood the log.
+const warnBurst = 10
+
+// warnLimiter lets warnBurst warnings a second through.
+type warnLimiter struct {
+	mu         sync.Mutex
+	window     time.Time
+	n          int
+	suppressed int
+}
+
+// allow reports whether a warning may be logged at now and, if so, how
+// many were suppressed since the last one logged.
+func (l *warnLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Second {
+		l.window, l.n = now, 0
+	}
+	if l.n >= warnBurst {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}
+
+// warnClosing logs why the connection is being closed for its input,
+// within the server's warning rate.
+func (c *conn) warnClosing(msg string, args ...any) {
+	ok, suppressed := c.s.closeWarnings.allow(time.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed_warnings", suppressed)
+	}
+	c.connLogger().Warn(msg, args...)
 }
 
 // readFailed logs why reading stopped. Unless the server is shutting down
@@ -211,7 +283,7 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	d, err := c.s.versions.decode(*frame)
 	if err != nil {
 		putBuf(frame)
-		c.connLogger().Warn("closing connection: "+err.Error(), "key", d.h.key, "version", d.h.version, "client", derefOr(d.h.clientID, ""))
+		c.warnClosing("closing connection: "+err.Error(), "key", d.h.key, "version", d.h.version, "client", derefOr(d.h.clientID, ""))
 		return false
 	}
 	if d.api == nil {

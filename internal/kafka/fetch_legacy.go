@@ -3,20 +3,21 @@ package kafka
 // Fetch v0–v3 down-conversion. Clients that fetch with v0–v3 predate record
 // batches v2: v0 and v1 read messages of magic 0, v2 and v3 magic 1. The
 // log stores batches v2, so these responses are built in memory: each
-// batch is decoded (decompressed within a bound if needed), control
+// batch is decoded (compressed records streamed one at a time, within a
+// bound, never inflated whole), control
 // batches skipped, records below the fetch offset dropped, and every record
 // re-encoded as an uncompressed legacy message (headers, which legacy
 // messages cannot carry, are dropped; magic 0 drops timestamps too). No
 // sendfile on this path: it is for old clients, not for throughput.
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
@@ -106,36 +107,113 @@ func downConvert(batches []byte, offset int64, magic byte, maxBytes int64) ([]by
 		maxTS := int64(binary.BigEndian.Uint64(b[35:]))
 		count := int(int32(binary.BigEndian.Uint32(b[57:])))
 		recs := b[61:]
-		if codec := attrs & 0x07; codec != 0 {
-			dec, err := decompressRecords(codec, recs, budget)
-			if err != nil {
-				return nil, err
-			}
-			budget -= len(dec)
-			recs = dec
-		}
 		logAppend := attrs&0x08 != 0
-		for i := 0; i < count; i++ {
-			rec, rest, ok := parseRecord(recs)
-			if !ok {
-				return nil, errDownConvert
-			}
-			recs = rest
+		// emit appends one record; it reports whether maxBytes is reached.
+		emit := func(rec v2Record) bool {
 			off := base + rec.offsetDelta
 			if off < offset {
-				continue
+				return false
 			}
 			ts := baseTS + rec.timestampDelta
 			if logAppend {
 				ts = maxTS
 			}
 			out = appendLegacyMessage(out, off, magic, logAppend, ts, rec.key, rec.value)
-			if int64(len(out)) >= maxBytes {
+			return int64(len(out)) >= maxBytes
+		}
+		if codec := attrs & 0x07; codec != 0 {
+			// Compressed records are decompressed as a stream, one record
+			// at a time: memory follows the records actually there, and a
+			// batch that inflates to garbage (a decompression bomb) fails
+			// at its first bad record instead of being inflated whole.
+			full, err := streamRecords(codec, recs, count, &budget, emit)
+			if err != nil {
+				return nil, err
+			}
+			if full {
+				return out, nil
+			}
+			continue
+		}
+		for i := 0; i < count; i++ {
+			rec, rest, ok := parseRecord(recs)
+			if !ok {
+				return nil, errDownConvert
+			}
+			recs = rest
+			if emit(rec) {
 				return out, nil
 			}
 		}
 	}
 	return out, nil
+}
+
+// streamRecords decompresses the count records of a compressed batch one at
+// a time, passing each to emit until it returns true (then full is true).
+// budget bounds the bytes decompressed and is decreased by them.
+func streamRecords(codec uint16, data []byte, count int, budget *int, emit func(v2Record) bool) (full bool, err error) {
+	src, closeSrc, err := recordReader(codec, data, *budget)
+	if err != nil {
+		return false, err
+	}
+	defer closeSrc()
+	lr := &io.LimitedReader{R: src, N: int64(*budget)}
+	br := bufio.NewReaderSize(lr, 16<<10)
+	defer func() { *budget = int(lr.N) }()
+	for i := 0; i < count; i++ {
+		length, err := binary.ReadVarint(br)
+		if err != nil || length < 0 || length > lr.N+int64(br.Buffered()) {
+			return false, errDownConvert
+		}
+		body, err := readFrame(br, int(length), nil)
+		if err != nil {
+			return false, errDownConvert
+		}
+		rec, ok := parseRecordBody(*body)
+		if !ok {
+			putBuf(body)
+			return false, errDownConvert
+		}
+		full = emit(rec) // copies key and value
+		putBuf(body)
+		if full {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// recordReader returns a reader of a compressed batch's records and its
+// closer.
+func recordReader(codec uint16, data []byte, budget int) (io.Reader, func(), error) {
+	nop := func() {}
+	switch codec {
+	case 1:
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, errDownConvert
+		}
+		return zr, nop, nil
+	case 2:
+		// Snappy blocks state their decoded length, checked against
+		// budget before decoding.
+		out, err := unsnappy(data, budget)
+		if err != nil {
+			return nil, nil, errDownConvert
+		}
+		return bytes.NewReader(out), nop, nil
+	case 3:
+		return lz4.NewReader(bytes.NewReader(data)), nop, nil
+	case 4:
+		zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(uint64(maxDownConvertBytes)))
+		if err != nil {
+			return nil, nil, errDownConvert
+		}
+		return zr, zr.Close, nil
+	}
+	return nil, nil, errDownConvert
 }
 
 type v2Record struct {
@@ -150,27 +228,32 @@ func parseRecord(b []byte) (r v2Record, rest []byte, ok bool) {
 	if n <= 0 || length < 0 || int64(len(b)-n) < length {
 		return r, nil, false
 	}
-	body := b[n : n+int(length)]
-	rest = b[n+int(length):]
+	r, ok = parseRecordBody(b[n : n+int(length)])
+	return r, b[n+int(length):], ok
+}
+
+// parseRecordBody decodes a record v2 after its length.
+func parseRecordBody(body []byte) (r v2Record, ok bool) {
+	var n int
 	if len(body) < 1 {
-		return r, nil, false
+		return r, false
 	}
 	body = body[1:] // attributes
 	if r.timestampDelta, n = binary.Varint(body); n <= 0 {
-		return r, nil, false
+		return r, false
 	}
 	body = body[n:]
 	if r.offsetDelta, n = binary.Varint(body); n <= 0 {
-		return r, nil, false
+		return r, false
 	}
 	body = body[n:]
 	if r.key, body, ok = varBytes(body); !ok {
-		return r, nil, false
+		return r, false
 	}
 	if r.value, _, ok = varBytes(body); !ok {
-		return r, nil, false
+		return r, false
 	}
-	return r, rest, true
+	return r, true
 }
 
 func varBytes(b []byte) ([]byte, []byte, bool) {
@@ -212,45 +295,4 @@ func appendLegacyMessage(dst []byte, offset int64, magic byte, logAppend bool, t
 	binary.BigEndian.PutUint32(dst[sizeAt:], uint32(len(dst)-sizeAt-4))
 	binary.BigEndian.PutUint32(dst[sizeAt+4:], crc32.ChecksumIEEE(dst[crcFrom:]))
 	return dst
-}
-
-var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
-	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDownConvertBytes))
-	return d
-})
-
-// decompressRecords decompresses a batch's records (codec 1 gzip, 2 snappy,
-// 3 lz4, 4 zstd) into at most budget bytes.
-func decompressRecords(codec uint16, data []byte, budget int) ([]byte, error) {
-	switch codec {
-	case 1, 3:
-		var r io.Reader
-		if codec == 1 {
-			zr, err := gzip.NewReader(bytes.NewReader(data))
-			if err != nil {
-				return nil, errDownConvert
-			}
-			r = zr
-		} else {
-			r = lz4.NewReader(bytes.NewReader(data))
-		}
-		out, err := io.ReadAll(io.LimitReader(r, int64(budget)+1))
-		if err != nil || len(out) > budget {
-			return nil, errDownConvert
-		}
-		return out, nil
-	case 2:
-		out, err := unsnappy(data, budget)
-		if err != nil {
-			return nil, errDownConvert
-		}
-		return out, nil
-	case 4:
-		out, err := zstdDecoder().DecodeAll(data, nil)
-		if err != nil || len(out) > budget {
-			return nil, errDownConvert
-		}
-		return out, nil
-	}
-	return nil, errDownConvert
 }

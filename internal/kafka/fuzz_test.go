@@ -108,7 +108,7 @@ func FuzzDownConvert(f *testing.F) {
 		var recs []legacyRecord
 		budget := 1 << 20
 		if len(out) > 0 {
-			if err := parseLegacy(out, 0, &recs, &budget, false); err != nil {
+			if err := parseLegacy(out, 0, &recs, new([]*[]byte), &budget, false); err != nil {
 				t.Fatalf("down-converted set does not parse: %v", err)
 			}
 		}

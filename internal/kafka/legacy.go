@@ -49,8 +49,14 @@ type legacyRecord struct {
 // larger than limit bytes. now is the conversion time in milliseconds.
 func convertLegacy(set []byte, limit int, now int64) ([]byte, error) {
 	var recs []legacyRecord
+	var bufs []*[]byte // inflated wrappers, which recs alias
+	defer func() {
+		for _, b := range bufs {
+			putBuf(b)
+		}
+	}()
 	budget := limit
-	if err := parseLegacy(set, now, &recs, &budget, false); err != nil {
+	if err := parseLegacy(set, now, &recs, &bufs, &budget, false); err != nil {
 		return nil, err
 	}
 	if len(recs) == 0 {
@@ -61,7 +67,9 @@ func convertLegacy(set []byte, limit int, now int64) ([]byte, error) {
 
 // parseLegacy appends the messages of set to recs. budget bounds the bytes
 // decompression may produce in total.
-func parseLegacy(set []byte, now int64, recs *[]legacyRecord, budget *int, inner bool) error {
+// The buffers of inflated wrappers are appended to bufs for the caller to
+// release once recs, which alias them, are no longer used.
+func parseLegacy(set []byte, now int64, recs *[]legacyRecord, bufs *[]*[]byte, budget *int, inner bool) error {
 	for len(set) > 0 {
 		if len(set) < 12 {
 			return errLegacyCorrupt
@@ -112,8 +120,9 @@ func parseLegacy(set []byte, now int64, recs *[]legacyRecord, budget *int, inner
 		if err != nil {
 			return err
 		}
-		*budget -= len(out)
-		if err := parseLegacy(out, now, recs, budget, true); err != nil {
+		*bufs = append(*bufs, out)
+		*budget -= len(*out)
+		if err := parseLegacy(*out, now, recs, bufs, budget, true); err != nil {
 			return err
 		}
 	}
@@ -138,7 +147,9 @@ func legacyBytes(b []byte) (v, rest []byte, ok bool) {
 // xerialMagic starts a snappy stream in the xerial framing Java clients use.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
-func decompressLegacy(codec byte, data []byte, budget int) ([]byte, error) {
+// decompressLegacy inflates a compressed wrapper's value into at most budget
+// bytes. The result is a getBuf buffer (the caller releases it).
+func decompressLegacy(codec byte, data []byte, budget int) (*[]byte, error) {
 	var r io.Reader
 	switch codec {
 	case 1:
@@ -148,20 +159,50 @@ func decompressLegacy(codec byte, data []byte, budget int) ([]byte, error) {
 		}
 		r = zr
 	case 2:
-		return unsnappy(data, budget)
+		out, err := unsnappy(data, budget)
+		return &out, err
 	case 3:
 		r = lz4.NewReader(bytes.NewReader(data))
 	default:
 		return nil, errLegacyCodec
 	}
-	out, err := io.ReadAll(io.LimitReader(r, int64(budget)+1))
-	if err != nil {
-		return nil, errLegacyCorrupt
+	return inflateBounded(r, budget)
+}
+
+// inflateBounded reads r to its end into a pooled buffer that doubles from
+// 16 KiB as bytes arrive, failing with errLegacyTooBig past budget bytes. A
+// bomb thus costs budget bytes of pooled buffers, not a trail of garbage.
+func inflateBounded(r io.Reader, budget int) (*[]byte, error) {
+	buf := getBuf(min(budget, 16<<10))
+	n := 0
+	for {
+		m, err := io.ReadFull(r, (*buf)[n:])
+		n += m
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			*buf = (*buf)[:n]
+			return buf, nil
+		case err != nil:
+			putBuf(buf)
+			return nil, errLegacyCorrupt
+		}
+		if n == budget {
+			// Full: one more byte means too big.
+			var one [1]byte
+			if _, err := io.ReadFull(r, one[:]); err == nil {
+				putBuf(buf)
+				return nil, errLegacyTooBig
+			} else if err != io.EOF {
+				putBuf(buf)
+				return nil, errLegacyCorrupt
+			}
+			return buf, nil
+		}
+		next := getBuf(min(2*n, budget))
+		copy(*next, (*buf)[:n])
+		putBuf(buf)
+		buf = next
 	}
-	if len(out) > budget {
-		return nil, errLegacyTooBig
-	}
-	return out, nil
 }
 
 // unsnappy decodes raw snappy or the xerial framing (magic, two version

@@ -128,6 +128,12 @@ type Server struct {
 	conns     map[*conn]struct{}
 	perIP     map[string]int
 	closing   bool
+	// Connections refused by MaxConnsPerIP since the last warning, and
+	// when that was.
+	refused       int
+	refusedLogged time.Time
+
+	closeWarnings warnLimiter // warnings about connections closed for bad input
 
 	wg sync.WaitGroup // one per live connection
 }
@@ -209,8 +215,18 @@ func (s *Server) startConn(nc net.Conn) {
 		return
 	}
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		s.refused++
+		// At most one warning a second: a host hammering the limit must
+		// not flood the log.
+		var refused int
+		if now := time.Now(); now.Sub(s.refusedLogged) >= time.Second {
+			refused, s.refused, s.refusedLogged = s.refused, 0, now
+		}
 		s.mu.Unlock()
-		s.cfg.Logger.Warn("connection limit per IP reached; closing", "remote", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnsPerIP)
+		if refused > 0 {
+			s.cfg.Logger.Warn("connection limit per IP reached; closing", "remote", nc.RemoteAddr().String(),
+				"limit", s.cfg.MaxConnsPerIP, "refused_since_last_warning", refused)
+		}
 		nc.Close()
 		return
 	}
