@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,20 @@ import (
 // <store>/journal/<seq, 20 digits>.wal and hold entries back to back:
 //
 //	 0  length       uint32  bytes after this field
-//	 4  crc          uint32  CRC-32C of bytes [8, 4+length)
+//	 4  crc          uint32  CRC-32C, see below
 //	 8  incarnation  uint64  of the partition log the records belong to
 //	16  nameLength   uint16
 //	18  name         [nameLength]byte  partition directory, e.g. "orders-3"
 //	..  records      the record set exactly as written to the segment
 //	                 (offsets and leader epoch already assigned)
+//
+// The crc of a record entry covers bytes [8, 18+nameLength) and then the
+// first 21 bytes of each batch (base offset, length, leader epoch, magic and
+// the batch's own CRC); the rest of each batch is covered by that batch
+// CRC. So every byte of an entry is checksummed, yet the append path
+// checksums each record byte once (validating the batch), not twice. An
+// entry whose crc or any batch CRC fails ends the journal. Special entries
+// (empty name) have their crc over all of [8, 4+length).
 //
 // Each commit group is written as a whole number of 4096-byte blocks, with
 // direct I/O where the file system allows it (the journal is never read
@@ -182,7 +191,8 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 		binary.BigEndian.PutUint16(b[16:], uint16(len(l.name)))
 		copy(b[journalEntryHeader:], l.name)
 		copy(b[journalEntryHeader+len(l.name):], records)
-		binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+		crc, _ := journalEntryCRC(b[8:journalEntryHeader+len(l.name)], records) // validated: frames
+		binary.BigEndian.PutUint32(b[4:], crc)
 		c.filePos += int64(n)
 	}
 	c.appended++
@@ -196,6 +206,31 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 	default:
 	}
 	return Ticket(c.appended), nil
+}
+
+// batchPrefix is the part of a v2 batch before its attributes (base offset,
+// length, partition leader epoch, magic, CRC): the bytes the batch CRC does
+// not cover.
+const batchPrefix = 21
+
+// journalEntryCRC is a record entry's crc: CRC-32C over fixed (incarnation,
+// name length and name) and the batchPrefix bytes of each batch in records.
+// ok is false if records is not a sequence of whole batches by their length
+// fields.
+func journalEntryCRC(fixed, records []byte) (crc uint32, ok bool) {
+	crc = crc32.Update(0, castagnoli, fixed)
+	for len(records) > 0 {
+		if len(records) < batchHeaderSize {
+			return 0, false
+		}
+		size := batchOverhead + int64(int32(binary.BigEndian.Uint32(records[batchLengthOffset:])))
+		if size < batchHeaderSize || size > int64(len(records)) {
+			return 0, false
+		}
+		crc = crc32.Update(crc, castagnoli, records[:batchPrefix])
+		records = records[size:]
+	}
+	return crc, true
 }
 
 // reserveLocked makes sure the current journal file has space reserved for

@@ -294,13 +294,34 @@ func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 			break
 		}
 		entry := b[pos+4 : pos+4+length]
-		if crc32c(entry[4:]) != binary.BigEndian.Uint32(entry) {
-			break
-		}
 		inc := binary.BigEndian.Uint64(entry[4:])
 		nameLen := int(binary.BigEndian.Uint16(entry[12:]))
 		if 14+nameLen > len(entry) {
 			break
+		}
+		// The entry's crc and every batch CRC in it must hold; anything
+		// else is the torn tail of an unacknowledged group.
+		want := binary.BigEndian.Uint32(entry)
+		if nameLen == 0 {
+			if crc32c(entry[4:]) != want {
+				break
+			}
+		} else {
+			crc, ok := journalEntryCRC(entry[4:14+nameLen], entry[14+nameLen:])
+			if !ok || crc != want {
+				break
+			}
+			if _, _, err := ValidateRecordSet(entry[14+nameLen:], 0); errors.Is(err, ErrCorruptBatch) {
+				break
+			} else if err != nil {
+				// Framed and checksummed, yet not a valid record set:
+				// not a torn write. The partition goes offline below.
+				if l, ok := s.logs[string(entry[14:14+nameLen])]; ok && l.incarnation == inc {
+					l.fail(fmt.Errorf("%w: journal entry for %s: %v", ErrOffline, l.name, err))
+				}
+				pos += 4 + length
+				continue
+			}
 		}
 		if inc == 0 && nameLen == 0 {
 			return pos + 4 + length, true, nil // the seal
@@ -324,13 +345,11 @@ func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 	return pos, false, nil
 }
 
-// replay applies one journal entry: skipped if the segments already hold it,
-// appended if it continues the log, and a corruption if it leaves a gap
-// (acknowledged data missing from the segments).
+// replay applies one journal entry (a validated record set): skipped if the
+// segments already hold it, appended if it continues the log, and a
+// corruption if it leaves a gap (acknowledged data missing from the
+// segments).
 func (l *Log) replay(records []byte) error {
-	if _, _, err := ValidateRecordSet(records, 0); err != nil {
-		return fmt.Errorf("%w: journal entry for %s: %v", ErrOffline, l.name, err)
-	}
 	h, _ := ParseHeader(records)
 	next := l.nextOffset.Load()
 	switch {
