@@ -8,18 +8,20 @@ import (
 
 // subBuckets is the number of linear buckets per power of two: values are
 // kept to within 1/64 (~1.6%) of their true value, which is plenty for
-// latency percentiles and keeps the histogram a fixed 4,160-slot array.
+// latency percentiles and keeps the histogram a fixed 3,712-slot array.
 const (
 	subBits    = 6
 	subBuckets = 1 << subBits
-	maxExp     = 64 - subBits
+	// Values below 2^63: bucketOf's exponent is at most 63-subBits-1, so
+	// the last index is (64-subBits-1)*subBuckets + subBuckets-1.
+	numBuckets = (64 - subBits) * subBuckets
 )
 
 // Histogram records durations (nanoseconds) in log-linear buckets. The zero
 // value is ready to use. It is not safe for concurrent use; merge per-
 // goroutine histograms with Merge.
 type Histogram struct {
-	counts [(maxExp + 1) * subBuckets]uint64
+	counts [numBuckets]uint64
 	n      uint64
 	sum    float64
 	min    int64

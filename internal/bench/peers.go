@@ -42,7 +42,12 @@ func peerTargets(cfg Config, rep *Report) []target {
 			}
 			ts = append(ts, redisTarget(bin, "everysec"), redisTarget(bin, "always"))
 		case "rabbitmq":
+			// The server script itself, not Debian's /usr/sbin wrapper
+			// (which switches to the rabbitmq user and its directories).
 			bin, err := lookPath("rabbitmq-server", "/usr/lib/rabbitmq/bin")
+			if _, serr := os.Stat("/usr/lib/rabbitmq/bin/rabbitmq-server"); serr == nil {
+				bin, err = "/usr/lib/rabbitmq/bin/rabbitmq-server", nil
+			}
 			if err != nil {
 				rep.Skipped["rabbitmq"] = "rabbitmq-server not found (apt-get install rabbitmq-server)"
 				fmt.Fprintf(cfg.Out, "skipping RabbitMQ streams: %v\n", err)
@@ -141,7 +146,13 @@ func (n *natsDriver) NewProducer(ctx context.Context) (Producer, error) {
 func (p *natsProducer) Send(ctx context.Context, topic string, partition int, value []byte, done func(error)) {
 	m := &nats.Msg{Subject: natsSubject(topic, partition), Data: value}
 	p.pending.Store(m, done)
-	if _, err := p.js.PublishMsgAsync(m); err != nil {
+	_, err := p.js.PublishMsgAsync(m)
+	// Too many acks outstanding: wait (back-pressure, as the other
+	// clients block) and try again.
+	for errors.Is(err, jetstream.ErrTooManyStalledMsgs) && ctx.Err() == nil {
+		_, err = p.js.PublishMsgAsync(m)
+	}
+	if err != nil {
 		if f, ok := p.pending.LoadAndDelete(m); ok {
 			f.(func(error))(err)
 		}

@@ -29,24 +29,26 @@ func summarize(h *Histogram) *Latency {
 
 // Result is one workload run against one target.
 type Result struct {
-	Workload     string             `json:"workload"`
-	Target       string             `json:"target"`
-	Label        string             `json:"label"`
-	Settings     string             `json:"settings"`
-	Partitions   int                `json:"partitions,omitempty"`
-	Producers    int                `json:"producers,omitempty"`
-	RecordSize   int                `json:"record_size,omitempty"`
-	RateMBps     float64            `json:"rate_MBps,omitempty"`
-	Records      uint64             `json:"records"`
-	Bytes        int64              `json:"bytes"`
-	Seconds      float64            `json:"seconds"`
-	MBps         float64            `json:"MBps"`
-	Latency      *Latency           `json:"latency,omitempty"`
-	CPUSeconds   float64            `json:"broker_cpu_seconds"`
-	CPUSecPerGB  float64            `json:"broker_cpu_seconds_per_GB"`
-	PeakRSSBytes int64              `json:"broker_peak_rss_bytes"`
-	Extra        map[string]float64 `json:"extra,omitempty"`
-	Error        string             `json:"error,omitempty"`
+	Workload    string   `json:"workload"`
+	Target      string   `json:"target"`
+	Label       string   `json:"label"`
+	Settings    string   `json:"settings"`
+	Partitions  int      `json:"partitions,omitempty"`
+	Producers   int      `json:"producers,omitempty"`
+	RecordSize  int      `json:"record_size,omitempty"`
+	RateMBps    float64  `json:"rate_MBps,omitempty"`
+	Records     uint64   `json:"records"`
+	Bytes       int64    `json:"bytes"`
+	Seconds     float64  `json:"seconds"`
+	MBps        float64  `json:"MBps"`
+	Latency     *Latency `json:"latency,omitempty"`
+	CPUSeconds  float64  `json:"broker_cpu_seconds"`
+	CPUSecPerGB float64  `json:"broker_cpu_seconds_per_GB"`
+	// ClientCPUSecPerGB is the harness's own CPU (the clients) per GB.
+	ClientCPUSecPerGB float64            `json:"client_cpu_seconds_per_GB,omitempty"`
+	PeakRSSBytes      int64              `json:"broker_peak_rss_bytes"`
+	Extra             map[string]float64 `json:"extra,omitempty"`
+	Error             string             `json:"error,omitempty"`
 }
 
 func (r Result) summary() string {
@@ -57,6 +59,9 @@ func (r Result) summary() string {
 	}
 	if r.CPUSecPerGB > 0 {
 		s += fmt.Sprintf("  %.1f CPU-s/GB", r.CPUSecPerGB)
+	}
+	if r.ClientCPUSecPerGB > 0 {
+		s += fmt.Sprintf("  (clients %.1f CPU-s/GB)", r.ClientCPUSecPerGB)
 	}
 	if r.PeakRSSBytes > 0 {
 		s += fmt.Sprintf("  peak RSS %.0f MiB", float64(r.PeakRSSBytes)/(1<<20))
@@ -260,17 +265,17 @@ func (r *Report) Markdown() string {
 	if len(tp) > 0 {
 		b.WriteString("**(a) produce throughput** (1 topic, " + r.Settings["partitions"] + " partitions, " + r.Settings["record_size"] +
 			" B records, " + r.Settings["producers"] + " producers, " + r.Settings["duration"] + " each)\n\n")
-		b.WriteString("| target | MB/s | sluice ÷ target | broker CPU-s/GB | peak RSS | settings |\n|---|---:|---:|---:|---:|---|\n")
+		b.WriteString("| target | MB/s | sluice ÷ target | broker CPU-s/GB | client CPU-s/GB | peak RSS | settings |\n|---|---:|---:|---:|---:|---:|---|\n")
 		for _, x := range tp {
 			rat := "–"
-			if a != nil && x.MBps > 0 && x.Target != "sluice" {
+			if a != nil && x.MBps > 0 && x.Target != "sluice" && x.Error == "" {
 				rat = fmt.Sprintf("%.2fx", a.MBps/x.MBps)
 			}
 			mbps := fmtF(x.MBps, 1)
 			if x.Error != "" {
 				mbps = "error: " + x.Error
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", x.Target, mbps, rat, fmtF(x.CPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes), x.Settings)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Target, mbps, rat, fmtF(x.CPUSecPerGB, 1), fmtF(x.ClientCPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes), x.Settings)
 		}
 		b.WriteString("\n")
 	}
@@ -283,10 +288,10 @@ func (r *Report) Markdown() string {
 	if len(lat) > 0 {
 		b.WriteString("**(b) end-to-end latency** at fixed rates, send → receive, measured from the intended send time of the schedule (coordinated omission corrected); " +
 			r.Settings["latency_duration"] + " each, first " + r.Settings["warmup"] + " left out\n\n")
-		b.WriteString("| rate | target | p50 ms | p99 ms | p99.9 ms | max ms | p99 sluice ÷ target | broker CPU-s/GB | peak RSS |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| rate | target | p50 ms | p99 ms | p99.9 ms | max ms | p99 sluice ÷ target | ack p50 / p99 ms | broker CPU-s/GB | peak RSS |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range lat {
 			if x.Error != "" || x.Latency == nil {
-				fmt.Fprintf(&b, "| %.0f MB/s | %s | error: %s | | | | | | |\n", x.RateMBps, x.Target, x.Error)
+				fmt.Fprintf(&b, "| %.0f MB/s | %s | error: %s | | | | | | | |\n", x.RateMBps, x.Target, x.Error)
 				continue
 			}
 			rat := "–"
@@ -294,8 +299,12 @@ func (r *Report) Markdown() string {
 				rat = fmt.Sprintf("%.2f", s.Latency.P99ms/x.Latency.P99ms)
 			}
 			l := x.Latency
-			fmt.Fprintf(&b, "| %.0f MB/s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n", x.RateMBps, x.Target,
-				l.P50ms, l.P99ms, l.P999ms, l.MaxMs, rat, fmtF(x.CPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes))
+			ack := "–"
+			if x.Extra != nil && x.Extra["ack_p50_ms"] > 0 {
+				ack = fmt.Sprintf("%.2f / %.2f", x.Extra["ack_p50_ms"], x.Extra["ack_p99_ms"])
+			}
+			fmt.Fprintf(&b, "| %.0f MB/s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n", x.RateMBps, x.Target,
+				l.P50ms, l.P99ms, l.P999ms, l.MaxMs, rat, ack, fmtF(x.CPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes))
 		}
 		b.WriteString("\n")
 	}

@@ -231,8 +231,10 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 		return Result{Workload: workload, Target: t.name, Settings: t.settings, Error: "start: " + firstLine(err.Error())}
 	}
 	mon := startMonitor(p.PID)
+	_, self0, _, _ := statOf(os.Getpid())
 	r, err := fn(d, p)
 	cpu, peak := mon.finish()
+	_, self1, _, _ := statOf(os.Getpid())
 	d.Close()
 	if serr := p.Stop(); serr != nil && err == nil {
 		err = serr
@@ -244,6 +246,9 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 	r.CPUSeconds, r.PeakRSSBytes = cpu, peak
 	if r.Bytes > 0 {
 		r.CPUSecPerGB = cpu / (float64(r.Bytes) / 1e9)
+		if p.PID != os.Getpid() {
+			r.ClientCPUSecPerGB = (self1 - self0) / (float64(r.Bytes) / 1e9)
+		}
 	}
 	if err != nil {
 		r.Error = firstLine(err.Error())
@@ -295,8 +300,15 @@ func latencyRun(ctx context.Context, cfg Config, d Driver, label string, rate fl
 	if lr.Hist != nil {
 		r.Latency = summarize(lr.Hist)
 	}
+	if lr.Ack != nil && lr.Ack.Count() > 0 {
+		r.Extra = map[string]float64{"ack_p50_ms": ms(lr.Ack.Quantile(0.5)), "ack_p99_ms": ms(lr.Ack.Quantile(0.99))}
+	}
 	if err == nil && lr.Errors > 0 {
 		err = fmt.Errorf("%d sends failed", lr.Errors)
+	}
+	if err == nil && lr.Sent < lr.Due-lr.Due/100 {
+		err = fmt.Errorf("could send only %d of the %d records due (%.1f of %.0f MB/s): the broker did not take the rate", lr.Sent, lr.Due,
+			float64(lr.Sent)*float64(cfg.RecordSize)/lr.Seconds/1e6, rate)
 	}
 	if err == nil && lr.Received < lr.Sent {
 		err = fmt.Errorf("received %d of %d records within 15s of the end", lr.Received, lr.Sent)

@@ -112,6 +112,8 @@ func runThroughput(ctx context.Context, d Driver, out io.Writer, label, topic st
 // latencyResult is what a fixed-rate end-to-end latency run measured.
 type latencyResult struct {
 	Hist     *Histogram
+	Ack      *Histogram
+	Due      uint64 // records the schedule had due by its end
 	Sent     uint64
 	Received uint64
 	Errors   uint64
@@ -176,6 +178,10 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 	go progress(out, label, dur, &recvBytes, stop)
 	defer close(stop)
 	var errs atomic.Uint64
+	// The produce acknowledgement's latency, also from the intended send
+	// time: tells a slow broker ack from a slow delivery to the consumer.
+	var ackMu sync.Mutex
+	ackHist := &Histogram{}
 	sched = NewSchedule(time.Now(), recRate)
 	schedSet.Store(true)
 	end := sched.Start.Add(dur)
@@ -191,9 +197,17 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 			v := make([]byte, size)
 			binary.BigEndian.PutUint64(v, uint64(sched.Intended(next).UnixNano()))
 			binary.BigEndian.PutUint64(v[8:], next)
+			intended := sched.Intended(next)
 			prods[next%uint64(len(prods))].Send(ctx, topic, part, v, func(err error) {
 				if err != nil {
 					errs.Add(1)
+					return
+				}
+				if intended.Sub(sched.Start) >= warmup {
+					now := time.Now()
+					ackMu.Lock()
+					ackHist.Record(now.Sub(intended))
+					ackMu.Unlock()
 				}
 			})
 			part = (part + 1) % partitions
@@ -205,6 +219,7 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 		}
 	}
 	sent := next
+	due := sched.Due(end)
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	for _, p := range prods {
 		_ = p.Flush(fctx)
@@ -221,7 +236,9 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return latencyResult{Hist: hist, Sent: sent, Received: received.Load(), Errors: errs.Load(),
+	ackMu.Lock()
+	defer ackMu.Unlock()
+	return latencyResult{Hist: hist, Ack: ackHist, Due: due, Sent: sent, Received: received.Load(), Errors: errs.Load(),
 		Seconds: dur.Seconds(), Bytes: recvBytes.Load()}, nil
 }
 
