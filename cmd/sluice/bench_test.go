@@ -31,8 +31,9 @@ func TestBenchSmoke(t *testing.T) {
 	cfg.RatesMBps = []float64{0.5}
 	cfg.CatchupBytes = 2 << 20
 	cfg.ScalePartitions = []int{2}
-	cfg.IdlePartitions = 100
+	cfg.IdlePartitions = 20
 	cfg.FanoutGroups = 2
+	cfg.Settle = 200 * time.Millisecond
 	cfg.Ceiling = false
 	cfg.StartSluice = func(ctx context.Context, dataDir, _ string) (*bench.Process, error) {
 		sc, err := loadServeConfig([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir,

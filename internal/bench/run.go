@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,6 +55,9 @@ type Config struct {
 	ScalePartitions []int
 	IdlePartitions  int
 	FanoutGroups    int
+	// Settle is how long the idle run lets the broker settle before each
+	// RSS reading, and the fan-out run lets its groups form.
+	Settle time.Duration
 
 	// StartSluice starts a sluice broker on a free loopback port with
 	// dataDir; cpuProfile, if not empty, is where it writes a CPU profile
@@ -75,7 +77,7 @@ func Quick() Config {
 		RecordSize: 1024, Producers: 4, Partitions: 16,
 		RatesMBps:    []float64{10, 50},
 		CatchupBytes: 256 << 20, ScalePartitions: []int{1, 16, 256, 1024},
-		IdlePartitions: 10000, FanoutGroups: 4,
+		IdlePartitions: 10000, FanoutGroups: 4, Settle: 2 * time.Second,
 	}
 }
 
@@ -148,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if want[WLatency] {
 		for _, rate := range cfg.RatesMBps {
-			fmt.Fprintf(cfg.Out, "== (b) end-to-end latency at %.0f MB/s, %d partitions, %v (first %v left out), from intended send time\n",
+			fmt.Fprintf(cfg.Out, "== (b) end-to-end latency at %g MB/s, %d partitions, %v (first %v left out), from intended send time\n",
 				rate, cfg.Partitions, cfg.LatencyDuration, cfg.Warmup)
 			for _, t := range append([]target{sl}, peers...) {
 				prof := ""
@@ -367,7 +369,7 @@ func fanoutRun(ctx context.Context, cfg Config, d Driver) (Result, error) {
 			})
 		}(g)
 	}
-	time.Sleep(time.Second) // let the groups form
+	time.Sleep(cfg.Settle) // let the groups form
 	start := time.Now()
 	tr, err := runThroughput(ctx, d, cfg.Out, "producer (1)", topic, cfg.Partitions, 1, cfg.RecordSize, cfg.Duration, 0)
 	prodSecs := time.Since(start).Seconds()
@@ -424,8 +426,7 @@ func idleRun(ctx context.Context, cfg Config, d Driver, p *Process) (Result, err
 	if err := d.Setup(ctx, "bench-f-base", 1); err != nil {
 		return Result{}, err
 	}
-	runtime.GC()
-	time.Sleep(time.Second)
+	time.Sleep(cfg.Settle)
 	before, err := readTree(p.PID)
 	if err != nil {
 		return Result{}, err
@@ -435,7 +436,7 @@ func idleRun(ctx context.Context, cfg Config, d Driver, p *Process) (Result, err
 		return Result{}, err
 	}
 	created := time.Since(start)
-	time.Sleep(2 * time.Second)
+	time.Sleep(cfg.Settle)
 	after, err := readTree(p.PID)
 	if err != nil {
 		return Result{}, err
