@@ -284,7 +284,12 @@ func (p *redisProducer) loop() {
 
 func (p *redisProducer) Send(ctx context.Context, topic string, partition int, value []byte, done func(error)) {
 	p.infl.Add(1)
-	p.ch <- redisSend{key: redisKey(topic, partition), val: value, done: done}
+	select {
+	case p.ch <- redisSend{key: redisKey(topic, partition), val: value, done: done}:
+	case <-ctx.Done():
+		p.infl.Done()
+		done(ctx.Err())
+	}
 }
 
 func (p *redisProducer) Flush(ctx context.Context) error {

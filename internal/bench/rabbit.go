@@ -186,7 +186,12 @@ func (p *rabbitProducer) Send(ctx context.Context, topic string, partition int, 
 		done(err)
 		return
 	}
-	p.sem <- struct{}{}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		done(ctx.Err())
+		return
+	}
 	p.infl.Add(1)
 	var m message.StreamMessage = amqp.NewMessage(value)
 	p.pending.Store(m, done)
