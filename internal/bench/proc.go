@@ -119,7 +119,7 @@ type monitor struct {
 }
 
 func startMonitor(pid int) *monitor {
-	m := &monitor{pid: pid, stop: make(chan struct{}), stopped: make(chan struct{}), interval: 100 * time.Millisecond}
+	m := &monitor{pid: pid, stop: make(chan struct{}), stopped: make(chan struct{}), interval: 250 * time.Millisecond}
 	st, _ := readTree(pid)
 	m.cpu0, m.peak = st.CPU, st.RSS
 	go m.loop()
