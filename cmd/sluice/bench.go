@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -42,6 +43,7 @@ func runBench(args []string) int {
 	out := fs.String("out", "bench-results", "directory for results.json, results.md, results.png and the sluice CPU profiles")
 	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput and latency runs to --out")
 	workDir := fs.String("work-dir", "", "where brokers keep their data (default: a temp dir; use a real disk, not tmpfs)")
+	render := fs.String("render", "", "only re-render results.md and results.png in --out from this results.json")
 	peerBin := fs.String("peer-bin", "", "extra directories (colon-separated) to look for peer executables (default includes ~/go/bin)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -52,6 +54,21 @@ func runBench(args []string) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "sluice bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *render != "" {
+		b, err := os.ReadFile(*render)
+		var rep bench.Report
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err == nil {
+			err = writeBenchResults(&rep, *out, false)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice bench: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	cfg := bench.Quick()
 	if *full {
@@ -155,6 +172,11 @@ func runBench(args []string) int {
 			"--auto-create-topics=false", "--group-initial-rebalance-delay", "100ms")
 		return bench.StartCommand("sluice", exec.Command(self, args...), addr, dataDir)
 	}
+	cfg.OnResult = func(r *bench.Report) {
+		if js, err := r.JSON(); err == nil {
+			_ = os.WriteFile(filepath.Join(*out, "results.partial.json"), js, 0o644)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -163,21 +185,12 @@ func runBench(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice bench: %v\n", err)
 		return 1
 	}
-	js, err := rep.JSON()
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*out, "results.json"), js, 0o644)
-	}
-	md := rep.Markdown()
-	if err == nil {
-		err = os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644)
-	}
-	if err == nil {
-		err = bench.WriteChart(rep, filepath.Join(*out, "results.png"))
-	}
-	if err != nil {
+	if err := writeBenchResults(rep, *out, true); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice bench: writing results: %v\n", err)
 		return 1
 	}
+	os.Remove(filepath.Join(*out, "results.partial.json"))
+	md := rep.Markdown()
 	fmt.Printf("\n%s\nfinished in %v; results in %s/results.{json,md,png}\n", md, time.Since(start).Round(time.Second), *out)
 	return 0
 }
@@ -251,4 +264,25 @@ func runBenchBroker(args []string) int {
 		defer pprof.StopCPUProfile()
 	}
 	return runServe(fs.Args())
+}
+
+// writeBenchResults writes results.json (if withJSON), results.md and
+// results.png to dir.
+func writeBenchResults(rep *bench.Report, dir string, withJSON bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if withJSON {
+		js, err := rep.JSON()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(rep.Markdown()), 0o644); err != nil {
+		return err
+	}
+	return bench.WriteChart(rep, filepath.Join(dir, "results.png"))
 }

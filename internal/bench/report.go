@@ -93,9 +93,16 @@ type Report struct {
 	Results  []Result          `json:"results"`
 	Skipped  map[string]string `json:"skipped_peers"`
 	Checks   []Check           `json:"checks"`
+
+	onAdd func(*Report)
 }
 
-func (r *Report) add(res Result) { r.Results = append(r.Results, res) }
+func (r *Report) add(res Result) {
+	r.Results = append(r.Results, res)
+	if r.onAdd != nil {
+		r.onAdd(r)
+	}
+}
 
 func (r *Report) find(workload, target string, rate float64, partitions int) *Result {
 	for i := range r.Results {
@@ -290,8 +297,14 @@ func (r *Report) Markdown() string {
 			r.Settings["latency_duration"] + " each, first " + r.Settings["warmup"] + " left out\n\n")
 		b.WriteString("| rate | target | p50 ms | p99 ms | p99.9 ms | max ms | p99 sluice ÷ target | ack p50 / p99 ms | broker CPU-s/GB | peak RSS |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range lat {
+			if x.Error != "" && x.Latency != nil && x.Latency.Count > 0 {
+				l := x.Latency
+				fmt.Fprintf(&b, "| %g MB/s | %s | %.2f | %.2f | %.2f | %.2f | – | – | %s | %s |\n", x.RateMBps,
+					x.Target+" ("+x.Error+")", l.P50ms, l.P99ms, l.P999ms, l.MaxMs, fmtF(x.CPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes))
+				continue
+			}
 			if x.Error != "" || x.Latency == nil {
-				fmt.Fprintf(&b, "| %.0f MB/s | %s | error: %s | | | | | | | |\n", x.RateMBps, x.Target, x.Error)
+				fmt.Fprintf(&b, "| %g MB/s | %s | error: %s | | | | | | | |\n", x.RateMBps, x.Target, x.Error)
 				continue
 			}
 			rat := "–"
@@ -303,7 +316,7 @@ func (r *Report) Markdown() string {
 			if x.Extra != nil && x.Extra["ack_p50_ms"] > 0 {
 				ack = fmt.Sprintf("%.2f / %.2f", x.Extra["ack_p50_ms"], x.Extra["ack_p99_ms"])
 			}
-			fmt.Fprintf(&b, "| %.0f MB/s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n", x.RateMBps, x.Target,
+			fmt.Fprintf(&b, "| %g MB/s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n", x.RateMBps, x.Target,
 				l.P50ms, l.P99ms, l.P999ms, l.MaxMs, rat, ack, fmtF(x.CPUSecPerGB, 1), fmtMiB(x.PeakRSSBytes))
 		}
 		b.WriteString("\n")

@@ -67,6 +67,9 @@ type Config struct {
 	ProfileDir string
 	// PeerBinDirs are searched for peer executables besides PATH.
 	PeerBinDirs []string
+	// OnResult, if set, is called with the report so far after each
+	// result (to save partial results of a long run).
+	OnResult func(*Report)
 }
 
 // Quick returns the settings of a run that takes about 2–3 minutes.
@@ -105,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer os.RemoveAll(d)
 		cfg.WorkDir = d
 	}
-	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(), Settings: settingsOf(cfg), Skipped: map[string]string{}}
+	rep := &Report{Started: time.Now().UTC(), Host: hostInfo(), Settings: settingsOf(cfg), Skipped: map[string]string{}, onAdd: cfg.OnResult}
 	peers := peerTargets(cfg, rep)
 	sl := sluiceTarget(cfg)
 	want := map[string]bool{}
@@ -234,7 +237,27 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 	}
 	mon := startMonitor(p.PID)
 	_, self0, _, _ := statOf(os.Getpid())
-	r, err := fn(d, p)
+	// A client stuck on a broker that stopped answering must not hold up
+	// the whole run: past the limit the run is recorded as failed and the
+	// broker stopped, which unblocks the client.
+	type outcome struct {
+		r   Result
+		err error
+	}
+	oc := make(chan outcome, 1)
+	go func() {
+		r, err := fn(d, p)
+		oc <- outcome{r, err}
+	}()
+	var r Result
+
+	limit := runLimit(cfg, workload)
+	select {
+	case o := <-oc:
+		r, err = o.r, o.err
+	case <-time.After(limit):
+		err = fmt.Errorf("did not finish within %v; stopped", limit)
+	}
 	cpu, peak := mon.finish()
 	_, self1, _, _ := statOf(os.Getpid())
 	d.Close()
@@ -259,6 +282,18 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 		fmt.Fprintf(cfg.Out, "  %s\n", r.summary())
 	}
 	return r
+}
+
+// runLimit bounds one (workload, broker) run.
+func runLimit(cfg Config, workload string) time.Duration {
+	switch workload {
+	case WCatchup:
+		return 30 * time.Minute
+	case WLatency:
+		return cfg.LatencyDuration + 90*time.Second
+	default:
+		return cfg.Duration + 3*time.Minute
+	}
 }
 
 func firstLine(s string) string {

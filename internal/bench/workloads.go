@@ -226,7 +226,7 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 	}
 	sent := next
 	due := sched.Due(end)
-	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
 	for _, p := range prods {
 		_ = p.Flush(fctx)
 	}
