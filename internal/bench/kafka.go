@@ -21,13 +21,16 @@ type kafkaDriver struct {
 func newKafkaDriver(addr string) *kafkaDriver { return &kafkaDriver{addr: addr} }
 
 func (k *kafkaDriver) Setup(ctx context.Context, topic string, partitions int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr))
+	// Creating 10,000 partitions durably takes a while on a busy disk:
+	// give the request minutes, not the client's default seconds.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr), kgo.RequestTimeoutOverhead(5*time.Minute))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	adm.SetTimeoutMillis(int32((5 * time.Minute).Milliseconds()))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	resp, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, topic)
 	if err != nil {
