@@ -25,7 +25,7 @@ func rabbitTarget(bin string) target {
 	// fill the progress output; failures reach the harness as errors.
 	logs.SetLogger(quietLogger{})
 	return target{name: "rabbitmq-stream",
-		settings: "RabbitMQ streams (stream plugin), one stream per partition, producer confirms (streams fsync before confirming are not configurable; osiris default)",
+		settings: "RabbitMQ streams (stream plugin), server defaults, one stream per partition, publish confirms",
 		start: func(ctx context.Context, dir, _ string) (*Process, Driver, error) {
 			amqpAddr, err := FreeAddr()
 			if err != nil {
