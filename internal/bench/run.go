@@ -63,7 +63,8 @@ type Config struct {
 	// dataDir; cpuProfile, if not empty, is where it writes a CPU profile
 	// when stopped.
 	StartSluice func(ctx context.Context, dataDir, cpuProfile string) (*Process, error)
-	// ProfileDir, if set, receives sluice CPU profiles of (a) and (b).
+	// ProfileDir, if set, receives sluice CPU profiles of (a), (b), (c)
+	// and (e).
 	ProfileDir string
 	// PeerBinDirs are searched for peer executables besides PATH.
 	PeerBinDirs []string
@@ -170,7 +171,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if want[WCatchup] {
 		fmt.Fprintf(cfg.Out, "== (c) catch-up read of %d MiB already written\n", cfg.CatchupBytes>>20)
-		rep.add(runOne(ctx, cfg, sl, WCatchup, "", func(d Driver, p *Process) (Result, error) {
+		prof := ""
+		if cfg.ProfileDir != "" {
+			prof = filepath.Join(cfg.ProfileDir, "cpu-catchup.pprof")
+		}
+		rep.add(runOne(ctx, cfg, sl, WCatchup, prof, func(d Driver, p *Process) (Result, error) {
 			return catchupRun(ctx, cfg, d, p)
 		}))
 	}
@@ -183,7 +188,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if want[WScaling] {
 		for _, n := range cfg.ScalePartitions {
 			fmt.Fprintf(cfg.Out, "== (e) partition scaling: (a) at %d partitions\n", n)
-			r := runOne(ctx, cfg, sl, WScaling, "", func(d Driver, p *Process) (Result, error) {
+			prof := ""
+			if cfg.ProfileDir != "" {
+				prof = filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-scaling-%d.pprof", n))
+			}
+			r := runOne(ctx, cfg, sl, WScaling, prof, func(d Driver, p *Process) (Result, error) {
 				return throughputRun(ctx, cfg, d, fmt.Sprintf("sluice p=%d", n), n)
 			})
 			r.Partitions = n
