@@ -41,7 +41,7 @@ func runBench(args []string) int {
 	producers := fs.Int("producers", 0, "producers of the throughput runs (default 4)")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the disk and loopback ceilings")
 	out := fs.String("out", "bench-results", "directory for results.json, results.md, results.png and the sluice CPU profiles")
-	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput and latency runs to --out")
+	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput, latency, catch-up and scaling runs to --out")
 	workDir := fs.String("work-dir", "", "where brokers keep their data (default: a temp dir; use a real disk, not tmpfs)")
 	render := fs.String("render", "", "only re-render results.md and results.png in --out from this results.json")
 	peerBin := fs.String("peer-bin", "", "extra directories (colon-separated) to look for peer executables (default includes ~/go/bin)")
