@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The histogram's quantiles stay within its 1/64 relative precision of
+// the exact nearest-rank quantile of the same data.
+func TestHistogramQuantiles(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	var h Histogram
+	vals := make([]int64, 100000)
+	for i := range vals {
+		// Log-uniform from 1µs to ~1s.
+		v := int64(1000 * (1 << uint(rng.Intn(20))))
+		v += rng.Int63n(v)
+		vals[i] = v
+		h.Record(time.Duration(v))
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i] < vals[j] })
+	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
+		rank := int(float64(len(vals))*q+0.999999) - 1
+		exact := float64(vals[rank])
+		got := float64(h.Quantile(q))
+		if got < exact || got > exact*(1+1.0/subBuckets) {
+			t.Errorf("q=%v: got %v, exact %v (want within +1/64)", q, got, exact)
+		}
+	}
+	if h.Max() != time.Duration(vals[len(vals)-1]) {
+		t.Errorf("max %v, want %v", h.Max(), vals[len(vals)-1])
+	}
+	if h.Quantile(1) != h.Max() || h.Quantile(0) != time.Duration(vals[0]) {
+		t.Errorf("q=0/1: %v %v", h.Quantile(0), h.Quantile(1))
+	}
+	if h.Count() != uint64(len(vals)) {
+		t.Errorf("count %d", h.Count())
+	}
+}
+
+func TestHistogramSmallAndMerge(t *testing.T) {
+	var a, b Histogram
+	if a.Quantile(0.5) != 0 || a.Max() != 0 || a.Mean() != 0 {
+		t.Fatal("empty histogram not zero")
+	}
+	for i := 1; i <= 50; i++ {
+		a.Record(time.Duration(i))
+	}
+	for i := 51; i <= 100; i++ {
+		b.Record(time.Duration(i))
+	}
+	a.Merge(&b)
+	// Below 64 ns every value has its own bucket: exact.
+	if got := a.Quantile(0.5); got != 50 {
+		t.Errorf("p50 of 1..100 = %v, want 50", got)
+	}
+	if got := a.Quantile(0.99); got < 99 || got > 100 {
+		t.Errorf("p99 of 1..100 = %v", got)
+	}
+	if a.Max() != 100 || a.Count() != 100 {
+		t.Errorf("max %v count %d", a.Max(), a.Count())
+	}
+	a.Record(-5) // clamped, not a panic
+	if a.Quantile(0) != 0 {
+		t.Errorf("negative not clamped to 0")
+	}
+	for i := 0; i < len(a.counts); i++ {
+		lo, hi := bucketRange(i)
+		if bucketOf(lo) != i || bucketOf(hi) != i {
+			t.Fatalf("bucket %d range [%d,%d] maps to %d,%d", i, lo, hi, bucketOf(lo), bucketOf(hi))
+		}
+	}
+}
+
+// A sender on a fixed schedule of 1,000 records/s whose broker stalls for
+// one second: measuring from the intended send time shows the stall in
+// the percentiles; timing each record from when the stalled sender got
+// round to sending it (coordinated omission) hides it.
+func TestCoordinatedOmissionCorrection(t *testing.T) {
+	start := time.Unix(1000, 0)
+	s := NewSchedule(start, 1000)
+	if s.Interval != time.Millisecond {
+		t.Fatalf("interval %v", s.Interval)
+	}
+	const service = 100 * time.Microsecond
+	stallAt, stallFor := 5*time.Second, time.Second
+	var corrected, naive Histogram
+	clock := start
+	var next uint64
+	end := start.Add(10 * time.Second)
+	for clock.Before(end) {
+		due := s.Due(clock)
+		for ; next < due; next++ {
+			sendAt := clock
+			done := sendAt.Add(service)
+			if el := sendAt.Sub(start); el >= stallAt && el < stallAt+stallFor {
+				// The broker answers nothing until the stall ends; the
+				// sender is blocked until then.
+				done = start.Add(stallAt + stallFor + service)
+				clock = done
+			}
+			corrected.Record(done.Sub(s.Intended(next)))
+			naive.Record(done.Sub(sendAt))
+		}
+		if clock.Before(s.Intended(next)) {
+			clock = s.Intended(next)
+		}
+	}
+	if naive.Count() != corrected.Count() || corrected.Count() < 9990 {
+		t.Fatalf("counts %d %d", naive.Count(), corrected.Count())
+	}
+	// ~1,000 of ~10,000 records were due during the stall: p99 must show
+	// hundreds of ms, p90 about zero.
+	if p99 := corrected.Quantile(0.99); p99 < 800*time.Millisecond {
+		t.Errorf("corrected p99 = %v, want the stall to show (>= 800ms)", p99)
+	}
+	if p50 := corrected.Quantile(0.5); p50 > time.Millisecond {
+		t.Errorf("corrected p50 = %v, want the service time", p50)
+	}
+	if p99 := naive.Quantile(0.99); p99 > 2*time.Millisecond {
+		t.Errorf("naive p99 = %v: expected coordinated omission to hide the stall", p99)
+	}
+	if naive.Max() < stallFor/2 {
+		t.Errorf("naive max %v: the one stalled record should show", naive.Max())
+	}
+	if d := s.Due(start.Add(-time.Second)); d != 0 {
+		t.Errorf("Due before start = %d", d)
+	}
+	if d := s.Due(start.Add(2500 * time.Microsecond)); d != 3 {
+		t.Errorf("Due at 2.5ms = %d, want 3 (records 0,1,2)", d)
+	}
+}
+
+func TestReportRendering(t *testing.T) {
+	var h Histogram
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * 10 * time.Microsecond)
+	}
+	rep := &Report{Started: time.Unix(0, 0).UTC(), Finished: time.Unix(60, 0).UTC(),
+		Host: map[string]string{"cpu": "test cpu", "cpus": "2"}, Settings: map[string]string{"partitions": "16"},
+		Skipped: map[string]string{"rabbitmq": "rabbitmq-server not found"}}
+	rep.add(Result{Workload: WThroughput, Target: "sluice", MBps: 400, Bytes: 4e9, CPUSecPerGB: 2.5, PeakRSSBytes: 100 << 20})
+	rep.add(Result{Workload: WThroughput, Target: "nats", MBps: 80})
+	rep.add(Result{Workload: WThroughput, Target: "nats-sync-always", MBps: 50})
+	rep.add(Result{Workload: WThroughput, Target: "ceiling-disk", MBps: 500})
+	rep.add(Result{Workload: WThroughput, Target: "redis-always", Error: "boom"})
+	sl := summarize(&h)
+	// 10µs..10ms uniformly: the percentiles within the histogram's 1/64.
+	for _, c := range []struct{ got, want float64 }{{sl.P50ms, 5}, {sl.P99ms, 9.9}, {sl.P999ms, 9.99}, {sl.MaxMs, 10}} {
+		if c.got < c.want || c.got > c.want*(1+1.0/subBuckets) {
+			t.Errorf("summary %v, want %v (+1/64)", c.got, c.want)
+		}
+	}
+	rep.add(Result{Workload: WLatency, Target: "sluice", RateMBps: 50, Latency: sl})
+	rep.add(Result{Workload: WLatency, Target: "nats", RateMBps: 50, Latency: &Latency{P50ms: 1, P99ms: 20, P999ms: 30, MaxMs: 40}})
+	rep.add(Result{Workload: WScaling, Target: "sluice", Partitions: 16, MBps: 100})
+	rep.add(Result{Workload: WScaling, Target: "sluice", Partitions: 1024, MBps: 60})
+	rep.add(Result{Workload: WIdle, Target: "sluice", Partitions: 10000, Extra: map[string]float64{"rss_per_partition_bytes": 4096}})
+	rep.evaluate()
+	md := rep.Markdown()
+	for _, want := range []string{
+		"| sluice | 400.0 | – | 2.5 | – | 100 MiB |",
+		"| nats | 80.0 | 5.00x |",
+		"| nats-sync-always | 50.0 | 8.00x |",
+		"| redis-always | error: boom | – |",
+		fmt.Sprintf("| 50 MB/s | sluice | %.2f | %.2f | %.2f | 10.00 | – | – |", sl.P50ms, sl.P99ms, sl.P999ms),
+		fmt.Sprintf("| 50 MB/s | nats | 1.00 | 20.00 | 30.00 | 40.00 | %.2f | – |", sl.P99ms/20),
+		"- rabbitmq: rabbitmq-server not found",
+		"| (a) sluice >= 4x NATS JetStream (default sync) | 5.00x (400.0 vs 80.0 MB/s) | **yes** |",
+		"| (a) sluice >= 10x NATS JetStream (sync always) | 8.00x (400.0 vs 50.0 MB/s) | **no** |",
+		"| (a) sluice >= 60% of the disk ceiling (fdatasync group commit) | 80% (400.0 vs 500.0 MB/s) | **yes** |",
+		fmt.Sprintf("sluice p99 %.2f ms, best peer nats 20.00 ms | **yes** |", sl.P99ms),
+		"| (c) catch-up >= 1 GB/s or >= 80% of the page-cache read ceiling | not measured | not measured |",
+		"60% (60.0 vs 100.0 MB/s) | **no** |",
+		"4.0 KiB per partition (10000 partitions) | **yes** |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	js, err := rep.JSON()
+	if err != nil || !strings.Contains(string(js), `"p99_ms": 9.9`) {
+		t.Errorf("json: %v\n%s", err, js)
+	}
+	if err := WriteChart(rep, t.TempDir()+"/c.png"); err != nil {
+		t.Errorf("chart: %v", err)
+	}
+}
