@@ -214,10 +214,33 @@ func appendLegacyMessage(dst []byte, offset int64, magic byte, logAppend bool, t
 	return dst
 }
 
-var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
-	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDownConvertBytes))
-	return d
-})
+// zstdReaders pools streaming zstd decoders. Streaming (not DecodeAll) so
+// that a small frame claiming a huge content size costs what the budget
+// allows, not what the frame claims. Concurrency 1 decodes synchronously,
+// without goroutines, so a pooled decoder needs no Close.
+var zstdReaders sync.Pool
+
+func unzstd(data []byte, budget int) ([]byte, error) {
+	d, _ := zstdReaders.Get().(*zstd.Decoder)
+	if d == nil {
+		var err error
+		d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxMemory(maxDownConvertBytes))
+		if err != nil {
+			return nil, errDownConvert
+		}
+	}
+	defer zstdReaders.Put(d)
+	if err := d.Reset(bytes.NewReader(data)); err != nil {
+		return nil, errDownConvert
+	}
+	out, err := io.ReadAll(io.LimitReader(d, int64(budget)+1))
+	d.Reset(nil) // drop the reference to data
+	if err != nil || len(out) > budget {
+		return nil, errDownConvert
+	}
+	return out, nil
+}
 
 // decompressRecords decompresses a batch's records (codec 1 gzip, 2 snappy,
 // 3 lz4, 4 zstd) into at most budget bytes.
@@ -246,11 +269,7 @@ func decompressRecords(codec uint16, data []byte, budget int) ([]byte, error) {
 		}
 		return out, nil
 	case 4:
-		out, err := zstdDecoder().DecodeAll(data, nil)
-		if err != nil || len(out) > budget {
-			return nil, errDownConvert
-		}
-		return out, nil
+		return unzstd(data, budget)
 	}
 	return nil, errDownConvert
 }
