@@ -40,6 +40,11 @@ func logErrCode(err error, newRecordErrors bool) int16 {
 	switch {
 	case err == nil:
 		return errNone
+	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
+		// First: an offline log's error also wraps the damage found in
+		// its segment (ErrInvalidBatch, ErrCorruptBatch), which is not
+		// the client's batch.
+		return errKafkaStorage
 	case errors.Is(err, log.ErrCorruptBatch):
 		return errCorruptMessage
 	case errors.Is(err, log.ErrInvalidBatch):
@@ -53,8 +58,6 @@ func logErrCode(err error, newRecordErrors bool) int16 {
 		return errOffsetOutOfRange
 	case errors.Is(err, log.ErrClosed):
 		return errNotLeaderOrFollower
-	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
-		return errKafkaStorage
 	default:
 		return errKafkaStorage
 	}

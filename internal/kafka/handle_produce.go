@@ -173,6 +173,10 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 	if code != errNone {
 		if code == errKafkaStorage || code == errUnknownServer {
 			c.connLogger().Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
+			if err != nil {
+				msg := err.Error() // v8+ carry it: say why (offline log, full disk)
+				rp.ErrorMessage = &msg
+			}
 		}
 		return code
 	}
