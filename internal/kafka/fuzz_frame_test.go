@@ -159,10 +159,10 @@ func allocated(fn func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// TestDecompressAllocBound: a small compressed input that expands hugely
+// TestDecompressAllocsBounded: a small compressed input that expands hugely
 // (64 MiB of zeros) costs memory in proportion to the budget, not to what
 // the input claims.
-func TestDecompressAllocBound(t *testing.T) {
+func TestDecompressAllocsBounded(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation figures are meaningless under the race detector")
 	}
@@ -193,13 +193,13 @@ func TestDecompressAllocBound(t *testing.T) {
 	}
 }
 
-// TestDecodeAllocBound: decoding a request frame allocates at most a small
+// TestDecodeAllocsBounded: decoding a request frame allocates at most a small
 // multiple of the frame's size (plus a constant), whatever lengths it
 // declares. For every served key and version, frames are built from the
 // well-formed request with its bytes overwritten by adversarial lengths
 // (0x7fffffff int32 arrays/strings, huge uvarints for compact ones) and by
 // random bytes.
-func TestDecodeAllocBound(t *testing.T) {
+func TestDecodeAllocsBounded(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation figures are meaningless under the race detector")
 	}
