@@ -74,3 +74,22 @@ func leaderEpochCode(current int32) int16 {
 		return errUnknownLeaderEpoch
 	}
 }
+
+// Messages for KAFKA_STORAGE_ERROR (Produce v8+ carries one). Fixed text,
+// never the Go error (which names files on the broker): the broker log has
+// the details.
+var (
+	msgOffline  = "partition offline: its log holds damaged acknowledged data and was not repaired; the broker log names the segment and byte"
+	msgDiskFull = "no space left on the broker's disk"
+	msgStorage  = "storage error on this partition; see the broker log"
+)
+
+func storageMessage(err error) *string {
+	switch {
+	case errors.Is(err, log.ErrOffline):
+		return &msgOffline
+	case errors.Is(err, syscall.ENOSPC):
+		return &msgDiskFull
+	}
+	return &msgStorage
+}

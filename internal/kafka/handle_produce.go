@@ -174,8 +174,7 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 		if code == errKafkaStorage || code == errUnknownServer {
 			c.connLogger().Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
 			if err != nil {
-				msg := err.Error() // v8+ carry it: say why (offline log, full disk)
-				rp.ErrorMessage = &msg
+				rp.ErrorMessage = storageMessage(err) // v8+ carry it
 			}
 		}
 		return code
