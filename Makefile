@@ -8,9 +8,9 @@ UNIT_PKGS      ?= $(shell $(GO) list ./... | grep -v '/test/compat')
 UNIT_TIMEOUT   ?= 10m
 COMPAT_TIMEOUT ?= 15m
 
-.PHONY: test fmt-check vet unit allocs compat build serve bench fuzz-short reliability-long
+.PHONY: test fmt-check vet unit allocs fuzz-ci compat build serve bench fuzz-short reliability-long
 
-test: fmt-check vet unit allocs compat
+test: fmt-check vet unit allocs fuzz-ci compat
 
 # gofmt over every tracked Go file; fails listing the files that need it.
 fmt-check:
@@ -25,9 +25,10 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout $(UNIT_TIMEOUT) $(UNIT_PKGS)
 
-# Without -race: allocation guards (the race detector allocates) and the
-# full 10,000-point power-loss run of the partition log (the race pass runs
-# 2,000).
+# Without -race: allocation guards (the race detector allocates; request
+# decoding and decompression memory bounds included) and the full power-loss
+# runs: 10,000 points of the partition log (the race pass runs 2,000) and
+# 1,000 of broker + group coordinator (the race pass runs 200).
 allocs:
 	$(GO) test -count=1 -run 'Allocs|PowerLoss' $(UNIT_PKGS)
 
@@ -52,11 +53,23 @@ bench:
 	@command -v benchstat >/dev/null 2>&1 || { echo "make bench needs benchstat on PATH: go install golang.org/x/perf/cmd/benchstat@latest"; exit 1; }
 	bench/log.sh 6 bench-log.txt
 
-# A short fuzzing pass over every target (the long runs are documented in
-# BENCHMARKS.md and RELIABILITY.md).
+# A short fuzzing pass over every fuzz target, FUZZTIME each (the seed
+# corpora in testdata/fuzz run first; the long runs are documented in
+# RELIABILITY.md).
+FUZZTIME       ?= 5s
+FUZZ_TARGETS   ?= internal/log:FuzzValidateRecordSet internal/log:FuzzRecovery \
+	internal/kafka:FuzzRequestDecode internal/kafka:FuzzParseHeader internal/kafka:FuzzDecompress \
+	internal/kafka:FuzzConvertLegacy internal/kafka:FuzzDownConvert \
+	internal/broker:FuzzDecodeMetadata internal/group:FuzzDecodeRecords
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateRecordSet$$' -fuzztime 20s ./internal/log
-	$(GO) test -run '^$$' -fuzz '^FuzzRecovery$$' -fuzztime 20s ./internal/log
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
+
+# CI's fuzzing pass: every target, 3 s each.
+fuzz-ci:
+	$(MAKE) --no-print-directory fuzz-short FUZZTIME=3s
 
 # The long run of the SIGKILL harness (RELIABILITY.md section 1); `make
 # test` runs it at CI size (20 kills) with the unit tests.

@@ -371,7 +371,15 @@ func (b *Broker) openPartition(t *topicMeta, index int32, cfg log.Config) (*Part
 	}
 	p := &Partition{topic: t.name, index: index, topicID: t.id, log: l, logger: b.logger}
 	if err := p.loadProducers(fs); err != nil {
-		return nil, err
+		if l.Err() == nil {
+			return nil, err
+		}
+		// The log opened offline (damaged acknowledged data): the broker
+		// serves every other partition and answers this one with
+		// KAFKA_STORAGE_ERROR until an operator repairs it. Its producer
+		// state stays empty; nothing can be appended anyway.
+		b.logger.Error("partition offline", "log", name, "err", l.Err())
+		p.producers = newProducerTable()
 	}
 	return p, nil
 }

@@ -153,14 +153,16 @@ func (p *Partition) viewLocked(pid int64) producerView {
 // appendErrorCode maps a log append error to a Kafka error code.
 func appendErrorCode(err error) int16 {
 	switch {
+	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
+		// First: an offline log's error also wraps the damage found in
+		// its segment (ErrInvalidBatch), which is not the client's batch.
+		return codeStorageError
 	case errors.Is(err, log.ErrCorruptBatch), errors.Is(err, log.ErrInvalidBatch):
 		return codeCorruptMessage
 	case errors.Is(err, log.ErrBatchTooLarge):
 		return codeMessageTooLarge
 	case errors.Is(err, log.ErrClosed):
 		return codeNotLeader
-	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
-		return codeStorageError
 	default:
 		return codeStorageError
 	}

@@ -40,6 +40,11 @@ func logErrCode(err error, newRecordErrors bool) int16 {
 	switch {
 	case err == nil:
 		return errNone
+	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
+		// First: an offline log's error also wraps the damage found in
+		// its segment (ErrInvalidBatch, ErrCorruptBatch), which is not
+		// the client's batch.
+		return errKafkaStorage
 	case errors.Is(err, log.ErrCorruptBatch):
 		return errCorruptMessage
 	case errors.Is(err, log.ErrInvalidBatch):
@@ -53,8 +58,6 @@ func logErrCode(err error, newRecordErrors bool) int16 {
 		return errOffsetOutOfRange
 	case errors.Is(err, log.ErrClosed):
 		return errNotLeaderOrFollower
-	case errors.Is(err, log.ErrStorage), errors.Is(err, log.ErrOffline), errors.Is(err, syscall.ENOSPC):
-		return errKafkaStorage
 	default:
 		return errKafkaStorage
 	}
@@ -70,4 +73,23 @@ func leaderEpochCode(current int32) int16 {
 	default:
 		return errUnknownLeaderEpoch
 	}
+}
+
+// Messages for KAFKA_STORAGE_ERROR (Produce v8+ carries one). Fixed text,
+// never the Go error (which names files on the broker): the broker log has
+// the details.
+var (
+	msgOffline  = "partition offline: its log holds damaged acknowledged data and was not repaired; the broker log names the segment and byte"
+	msgDiskFull = "no space left on the broker's disk"
+	msgStorage  = "storage error on this partition; see the broker log"
+)
+
+func storageMessage(err error) *string {
+	switch {
+	case errors.Is(err, log.ErrOffline):
+		return &msgOffline
+	case errors.Is(err, syscall.ENOSPC):
+		return &msgDiskFull
+	}
+	return &msgStorage
 }

@@ -8,30 +8,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// fuzzGroupAPIs stands in for the group coordinator's keys so that their
-// request decoders are fuzzed too.
-var fuzzGroupAPIs = []APIRange{
-	{int16(kmsg.OffsetCommit), 0, 9}, {int16(kmsg.OffsetFetch), 0, 9}, {int16(kmsg.JoinGroup), 0, 9},
-	{int16(kmsg.Heartbeat), 0, 4}, {int16(kmsg.LeaveGroup), 0, 5}, {int16(kmsg.SyncGroup), 0, 5},
-	{int16(kmsg.DescribeGroups), 0, 5}, {int16(kmsg.ListGroups), 0, 5}, {int16(kmsg.DeleteGroups), 0, 2},
-	{int16(kmsg.OffsetDelete), 0, 0}, {int16(kmsg.ConsumerGroupHeartbeat), 0, 1}, {int16(kmsg.ConsumerGroupDescribe), 0, 1},
-}
-
 // FuzzRequestDecode feeds a byte stream through the connection's decoding
 // path: size prefixes checked against the limit, request headers v0–v2,
 // the served key/version check and kmsg's body decoders. Nothing may panic,
 // and a request that decodes must survive a kmsg encode/decode round trip.
 // Seeds: testdata/fuzz/FuzzRequestDecode and one well-formed request per
-// served key below.
+// served key and version (requestSeeds; TestFuzzSeedsCoverServedAPIs
+// checks that they cover everything the server advertises).
 func FuzzRequestDecode(f *testing.F) {
-	vt := buildVersions(fuzzGroupAPIs)
-	fm := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
-	for _, k := range vt.apiKeys() {
-		for _, v := range []int16{k.MinVersion, k.MaxVersion} {
-			req := kmsg.RequestForKey(k.ApiKey)
-			req.SetVersion(v)
-			f.Add(fm.AppendRequest(nil, req, 1))
-		}
+	vt := servedAPIs()
+	for _, frame := range requestSeeds() {
+		f.Add(frame)
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		const max = 1 << 20

@@ -173,6 +173,9 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 	if code != errNone {
 		if code == errKafkaStorage || code == errUnknownServer {
 			c.connLogger().Warn("produce failed", "topic", part.Topic(), "partition", p.Partition, "err", err)
+			if err != nil {
+				rp.ErrorMessage = storageMessage(err) // v8+ carry it
+			}
 		}
 		return code
 	}

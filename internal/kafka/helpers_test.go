@@ -32,6 +32,7 @@ type testServer struct {
 	groups *group.Coordinator
 	addr   string
 	served chan error
+	closed bool // close ran (tests may close before the cleanup does)
 }
 
 type testOptions struct {
@@ -115,6 +116,10 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 }
 
 func (ts *testServer) close() {
+	if ts.closed {
+		return
+	}
+	ts.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := ts.srv.Shutdown(ctx); err != nil {
