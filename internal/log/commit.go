@@ -243,7 +243,13 @@ func (c *committer) reserveLocked(n int64) error {
 	}
 	grow := max(need-c.fileCap, journalReserveStep)
 	if err := c.file.Allocate(c.fileCap, grow); err != nil {
-		return fmt.Errorf("journal space: %w", err)
+		// Short of a whole step (a nearly full disk): reserve just what
+		// this entry needs, so produce works until the disk is really
+		// full, not until it has less than a step free.
+		if grow == need-c.fileCap || c.file.Allocate(c.fileCap, need-c.fileCap) != nil {
+			return fmt.Errorf("journal space: %w", err)
+		}
+		grow = need - c.fileCap
 	}
 	c.fileCap += grow
 	return nil

@@ -307,3 +307,47 @@ func TestJournalEntryDamageEndsReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestNearlyFullDisk: with less free space than one journal reservation
+// step, fsync-policy appends still succeed while each fits (the journal
+// reserves just what an entry needs), and fail with ENOSPC only when the
+// disk is really full.
+func TestNearlyFullDisk(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{})
+	defer s.Close()
+	l, _ := s.Open("t-0", Config{})
+	r, err := l.Append(makeBatch(2, 100, 1, 1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, s, r.Ticket)
+	// Use up what the first reservation step left, so the next append
+	// needs a new reservation, then leave 1 MiB: far less than a step.
+	capacity := fs.Used() + journalReserveStep + 1<<20
+	fs.SetCapacity(capacity)
+	batch := makeBatch(16, 1000, 1, 2)
+	ok := 0
+	for i := 0; i < 2000; i++ {
+		r, err := l.Append(batch, 0)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("append %d: %v, want ENOSPC", i, err)
+			}
+			break
+		}
+		waitDurable(t, s, r.Ticket)
+		ok++
+	}
+	// ENOSPC must mean the disk is really full: less left than one more
+	// append needs (its bytes in the segment and the journal, with a
+	// journal block of padding and a seal), not a reservation step's worth.
+	left := capacity - fs.Used()
+	t.Logf("%d appends before ENOSPC; %d bytes left", ok, left)
+	if left >= int64(2*len(batch)+3*4096) {
+		t.Fatalf("ENOSPC with %d bytes free; an append needs about %d", left, 2*len(batch)+3*4096)
+	}
+	if l.Err() != nil {
+		t.Fatalf("log offline: %v", l.Err())
+	}
+}
