@@ -440,10 +440,22 @@ func idleConns(t *testing.T, b *broker, held func(), want int) {
 		}
 		t.Skip("SKIPPING: " + msg)
 	}
-	conns := holdConns(t, b.addr, 10_000, nil)
-	defer closeConns(conns)
+	// Dialled 100 at a time, each hundred followed by a request on a
+	// connection from another address: the broker accepts in order, so
+	// once that request is answered it has accepted (kept or closed) every
+	// connection before it. Unpaced, a starved accept loop can let the
+	// listen backlog overflow, and the kernel then leaves the client
+	// holding connections the broker never saw, which would read as open.
+	conns := make([]net.Conn, 0, 10_000)
+	defer func() { closeConns(conns) }()
+	for len(conns) < 10_000 {
+		conns = append(conns, holdConns(t, b.addr, 100, nil)...)
+		w := dialWire(t, b.addr, "127.0.0.2")
+		w.request(kmsg.NewPtrApiVersionsRequest())
+		w.close()
+	}
 	// The broker closes the connections over its limit as it accepts
-	// them, which may lag behind the dials.
+	// them; the client sees the close a little later.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		open := stillOpen(conns)
