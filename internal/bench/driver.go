@@ -154,3 +154,16 @@ func lookPath(name string, extra ...string) (string, error) {
 	}
 	return "", fmt.Errorf("%s: %w (not on PATH)", name, errNotInstalled)
 }
+
+// waitGroupCtx waits for wg (a producer's sends in flight) or for ctx to
+// end, whichever comes first.
+func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	c := make(chan struct{})
+	go func() { wg.Wait(); close(c) }()
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

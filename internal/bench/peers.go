@@ -292,16 +292,7 @@ func (p *redisProducer) Send(ctx context.Context, topic string, partition int, v
 	}
 }
 
-func (p *redisProducer) Flush(ctx context.Context) error {
-	c := make(chan struct{})
-	go func() { p.infl.Wait(); close(c) }()
-	select {
-	case <-c:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (p *redisProducer) Flush(ctx context.Context) error { return waitGroupCtx(ctx, &p.infl) }
 
 func (p *redisProducer) Close() {
 	close(p.ch)

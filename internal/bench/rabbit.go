@@ -204,16 +204,7 @@ func (p *rabbitProducer) Send(ctx context.Context, topic string, partition int, 
 	}
 }
 
-func (p *rabbitProducer) Flush(ctx context.Context) error {
-	c := make(chan struct{})
-	go func() { p.infl.Wait(); close(c) }()
-	select {
-	case <-c:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (p *rabbitProducer) Flush(ctx context.Context) error { return waitGroupCtx(ctx, &p.infl) }
 
 func (p *rabbitProducer) Close() {
 	p.mu.Lock()
