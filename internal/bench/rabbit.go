@@ -216,25 +216,24 @@ func (p *rabbitProducer) Close() {
 }
 
 func (r *rabbitDriver) Consume(ctx context.Context, topic string, partitions int, group string, handle func([]byte)) error {
-	env, err := r.env()
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	var cons []*stream.Consumer
+	// One connection per stream: the client serves all consumers of a
+	// connection from one reader goroutine.
 	for i := 0; i < partitions; i++ {
-		c, err := env.NewConsumer(rabbitStream(topic, i), func(_ stream.ConsumerContext, m *amqp.Message) {
-			handle(m.GetData())
-		}, stream.NewConsumerOptions().SetOffset(stream.OffsetSpecification{}.First()).SetInitialCredits(100).SetCRCCheck(false))
+		env, err := r.env()
 		if err != nil {
 			return err
 		}
-		cons = append(cons, c)
+		defer env.Close()
+		_, err = env.NewConsumer(rabbitStream(topic, i), func(_ stream.ConsumerContext, m *amqp.Message) {
+			handle(m.GetData())
+		}, stream.NewConsumerOptions().SetOffset(stream.OffsetSpecification{}.First()).SetCRCCheck(false))
+		if err != nil {
+			return err
+		}
 	}
 	<-ctx.Done()
 	// env.Close (deferred) drops the connections; closing each consumer
 	// first would wait out an unsubscribe round trip per stream.
-	_ = cons
 	return nil
 }
 

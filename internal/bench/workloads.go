@@ -203,7 +203,7 @@ func runLatency(ctx context.Context, d Driver, out io.Writer, label, topic strin
 			binary.BigEndian.PutUint64(v, uint64(sched.Intended(next).UnixNano()))
 			binary.BigEndian.PutUint64(v[8:], next)
 			intended := sched.Intended(next)
-			prods[next%uint64(len(prods))].Send(ctx, topic, part, v, func(err error) {
+			prods[part%len(prods)].Send(ctx, topic, part, v, func(err error) {
 				if err != nil {
 					errs.Add(1)
 					return
