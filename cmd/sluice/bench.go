@@ -44,6 +44,7 @@ func runBench(args []string) int {
 	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput, latency, catch-up and scaling runs to --out")
 	workDir := fs.String("work-dir", "", "where brokers keep their data (default: a temp dir; use a real disk, not tmpfs)")
 	render := fs.String("render", "", "only re-render results.md and results.png in --out from this results.json")
+	clientProf := fs.String("client-cpuprofile", "", "write a CPU profile of this process (the clients) over the whole run to this file")
 	peerBin := fs.String("peer-bin", "", "extra directories (colon-separated) to look for peer executables (default includes ~/go/bin)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -179,6 +180,18 @@ func runBench(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *clientProf != "" {
+		f, err := os.Create(*clientProf)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice bench: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice bench: %v\n", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	start := time.Now()
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
