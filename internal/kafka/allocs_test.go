@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	"github.com/sluice-mq/sluice/internal/log"
@@ -34,6 +35,32 @@ func TestProduceAllocsPerRecord(t *testing.T) {
 	t.Logf("allocations per produce request: %.1f (1 record), %.1f (1000 records)", one, many)
 	if many > one+1 {
 		t.Fatalf("1000 records cost %.1f allocations, 1 record %.1f: allocation per record", many, one)
+	}
+	// A 4 MiB produce frame is read into a reused mapping (bigframe.go):
+	// no heap bytes per request in proportion to its size.
+	frame := c.f.AppendRequest(nil, produceRequest(9, -1, "alloc", 0, makeBatch(230_000, []byte("0123456789"))), 1)
+	if len(frame) < 4<<20 {
+		t.Fatalf("test frame of %d bytes, want >= 4 MiB", len(frame))
+	}
+	big := func() {
+		if _, err := c.nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.readFrameInto(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for i := 0; i < 20; i++ {
+		big()
+	}
+	runtime.ReadMemStats(&m1)
+	per := (m1.TotalAlloc - m0.TotalAlloc) / 20
+	t.Logf("heap bytes per 4 MiB produce request: %d", per)
+	if per > 64<<10 {
+		t.Fatalf("a %d-byte produce request allocated %d heap bytes", len(frame), per)
 	}
 }
 

@@ -172,7 +172,13 @@ func (c *conn) readLoop() {
 			c.warnClosing("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
-		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2])
+		var frame *[]byte
+		var err error
+		if key == int16(kmsg.Produce) && int(size) > frameChunk {
+			frame, err = readMappedFrame(c.nc, int(size), c.sizeBuf[:2])
+		} else {
+			frame, err = readFrame(c.nc, int(size), c.sizeBuf[:2])
+		}
 		if err != nil {
 			c.readFailed("read request", err)
 			return
@@ -190,6 +196,21 @@ func (c *conn) readLoop() {
 // (nearly all but large produce requests) are read in one piece as before;
 // a larger produce frame costs a few extra copies.
 const frameChunk = 64 << 10
+
+// readMappedFrame reads a large Produce frame into a mapping (bigframe.go)
+// in one piece, or, where no mapping can be made, as readFrame does.
+func readMappedFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
+	frame := bigFrames.get(size)
+	if frame == nil {
+		return readFrame(r, size, prefix)
+	}
+	copy(*frame, prefix)
+	if _, err := io.ReadFull(r, (*frame)[len(prefix):]); err != nil {
+		putBuf(frame)
+		return nil, err
+	}
+	return frame, nil
+}
 
 // readFrame reads the rest of a request frame of size bytes whose first
 // bytes (prefix) are already read. The buffer comes from getBuf.

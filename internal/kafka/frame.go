@@ -176,6 +176,9 @@ func getBuf(n int) *[]byte {
 // putBuf returns a buffer from getBuf (or any buffer that grew) to its pool.
 func putBuf(p *[]byte) {
 	c := cap(*p)
+	if c >= 1<<mappedMinShift && bigFrames.put(p) {
+		return
+	}
 	if c < 1<<minPooledShift || c > 1<<maxPooledShift {
 		return
 	}
