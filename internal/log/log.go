@@ -379,6 +379,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 			size := h.TotalSize()
 			if res.Bytes+(pos-first)+size > maxBytes && (res.Bytes > 0 || pos > first) {
 				full = true
+				seg.hint(h.BaseOffset, pos)
 				break
 			}
 			pos += size
@@ -389,6 +390,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 				pos, offset = b, off
 			}
 			if pos >= limit || offset >= hw {
+				seg.hint(offset, pos)
 				break
 			}
 			if h, err = hr.at(seg.file, pos, limit); err != nil {
@@ -399,6 +401,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 				return err
 			}
 			if h.BaseOffset >= hw {
+				seg.hint(h.BaseOffset, pos)
 				break
 			}
 		}

@@ -83,6 +83,20 @@ type segment struct {
 
 	refs    atomic.Int32
 	removed atomic.Bool
+
+	// readHint is the batch boundary where the last Read of this segment
+	// stopped, as relative offset<<32 | position. A consumer following
+	// the log comes back for exactly that offset; starting the scan there
+	// instead of at the index entry before it saves a header read per
+	// batch in between (tail fetches of small batches read several). Any
+	// boundary at or before the wanted batch is a correct start, and a
+	// boundary stays one: segments only grow while they are read.
+	readHint atomic.Uint64
+}
+
+// hint records that the batch at pos starts at offset.
+func (s *segment) hint(offset, pos int64) {
+	s.readHint.Store(uint64(offset-s.base)<<32 | uint64(uint32(pos)))
 }
 
 func (s *segment) path(suffix string) string { return path.Join(s.dir, segmentName(s.base, suffix)) }
@@ -300,6 +314,11 @@ func (s *segment) persistIndexes(sync bool) error {
 // scan. found is false if no such batch exists below limit.
 func (s *segment) findPosition(hr *headerReader, offset, limit int64) (pos int64, h BatchHeader, found bool, err error) {
 	pos = s.offsets.lookup(uint32(offset - s.base))
+	if h := s.readHint.Load(); int64(h>>32) <= offset-s.base {
+		if hp := int64(uint32(h)); hp > pos && hp <= limit {
+			pos = hp
+		}
+	}
 	for pos < limit {
 		h, err = hr.at(s.file, pos, limit)
 		if err != nil {
