@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,28 +68,64 @@ func TestLegacyBombIsBounded(t *testing.T) {
 
 // TestReadFrameGrowsWithData: a frame is read whole whatever its size, and
 // one that announces 96 MiB but stops after a few bytes allocates about
-// one chunk, not 96 MiB.
+// one chunk, not 96 MiB. Mapped (Produce) frames beyond 1 MiB live outside
+// the Go heap and are unmapped by putBuf.
 func TestReadFrameGrowsWithData(t *testing.T) {
-	for _, size := range []int{10, frameChunk - 1, frameChunk, frameChunk + 1, 5*frameChunk + 3, 3 << 20} {
-		want := make([]byte, size)
-		for i := range want {
-			want[i] = byte(i * 7)
+	for _, mapped := range []bool{false, true} {
+		for _, size := range []int{10, frameChunk - 1, frameChunk, frameChunk + 1, 5*frameChunk + 3, maxPooledBuf, maxPooledBuf + 1, 3 << 20, 5<<20 + 7} {
+			want := make([]byte, size)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			got, err := readFrame(bytes.NewReader(want[2:]), size, want[:2], mapped)
+			if err != nil || !bytes.Equal(*got, want) {
+				t.Fatalf("mapped %v, size %d: err %v, frame equal %v", mapped, size, err, err == nil && bytes.Equal(*got, want))
+			}
+			if isMapped := releaseMapped(got); isMapped != (mapped && size > maxPooledBuf) {
+				t.Fatalf("mapped %v, size %d: frame outside the heap: %v", mapped, size, isMapped)
+			}
 		}
-		got, err := readFrame(bytes.NewReader(want[2:]), size, want[:2])
-		if err != nil || !bytes.Equal(*got, want) {
-			t.Fatalf("size %d: err %v, frame equal %v", size, err, err == nil && bytes.Equal(*got, want))
+		var err error
+		n := allocated(func() {
+			_, err = readFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0}, mapped)
+		})
+		if err != io.ErrUnexpectedEOF {
+			t.Fatalf("mapped %v: truncated frame: err %v, want unexpected EOF", mapped, err)
+		}
+		if n > 4*frameChunk {
+			t.Fatalf("mapped %v: truncated 96 MiB frame allocated %d bytes", mapped, n)
 		}
 	}
-	var err error
-	n := allocated(func() {
-		_, err = readFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0})
-	})
-	if err != io.ErrUnexpectedEOF {
-		t.Fatalf("truncated frame: err %v, want unexpected EOF", err)
+	// Released mapped frames are unmapped: a leak would grow VmSize by 600
+	// MiB over 200 frames of 3 MiB (the runtime may map a new heap arena
+	// of 64 MiB or a thread stack meanwhile: the bound is 256 MiB).
+	want := make([]byte, 3<<20)
+	before := vmSizeKiB(t)
+	for i := 0; i < 200; i++ {
+		got, err := readFrame(bytes.NewReader(want[2:]), len(want), want[:2], true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		putBuf(got)
 	}
-	if n > 4*frameChunk {
-		t.Fatalf("truncated 96 MiB frame allocated %d bytes", n)
+	if grew := vmSizeKiB(t) - before; grew > 256<<10 {
+		t.Fatalf("VmSize grew by %d KiB over 200 mapped 3 MiB frames", grew)
 	}
+}
+
+func vmSizeKiB(t *testing.T) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no VmSize")
+	return 0
 }
 
 func TestWarnLimiter(t *testing.T) {

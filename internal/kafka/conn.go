@@ -172,7 +172,10 @@ func (c *conn) readLoop() {
 			c.warnClosing("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
-		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2])
+		// Produce frames beyond the pooled sizes are read outside the Go heap
+		// (a Produce handler keeps no reference to its frame once the
+		// response is written, so it can be unmapped then).
+		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2], key == int16(kmsg.Produce))
 		if err != nil {
 			c.readFailed("read request", err)
 			return
@@ -192,8 +195,15 @@ func (c *conn) readLoop() {
 const frameChunk = 64 << 10
 
 // readFrame reads the rest of a request frame of size bytes whose first
-// bytes (prefix) are already read. The buffer comes from getBuf.
-func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
+// bytes (prefix) are already read. The buffer comes from getBuf, or, for a
+// frame larger than the pooled sizes when mapped is set, from
+// getMappedBuf; putBuf releases either.
+func readFrame(r io.Reader, size int, prefix []byte, mapped bool) (*[]byte, error) {
+	if mapped && size > maxPooledBuf {
+		if frame, err, ok := readMappedFrame(r, size, prefix); ok {
+			return frame, err
+		}
+	}
 	frame := getBuf(min(size, frameChunk))
 	copy(*frame, prefix)
 	got := len(prefix)
@@ -210,6 +220,33 @@ func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
 		copy(*next, *frame)
 		putBuf(frame)
 		frame = next
+	}
+}
+
+// readMappedFrame is readFrame in anonymous memory outside the Go heap
+// (frame_mmap.go), grown by doubling in place (mremap) as bytes arrive.
+// ok is false if the memory could not be mapped; the caller then uses the
+// heap.
+func readMappedFrame(r io.Reader, size int, prefix []byte) (frame *[]byte, err error, ok bool) {
+	frame = getMappedBuf(min(size, frameChunk))
+	if frame == nil {
+		return nil, nil, false
+	}
+	copy(*frame, prefix)
+	got := len(prefix)
+	for {
+		if _, err := io.ReadFull(r, (*frame)[got:]); err != nil {
+			putBuf(frame)
+			return nil, err, true
+		}
+		got = len(*frame)
+		if got == size {
+			return frame, nil, true
+		}
+		if !growMappedBuf(frame, min(size, 2*got)) {
+			putBuf(frame)
+			return nil, errNoMemory, true
+		}
 	}
 }
 

@@ -160,7 +160,7 @@ func streamRecords(codec uint16, data []byte, count int, budget *int, emit func(
 		if err != nil || length < 0 || length > z.lim.N+int64(br.Buffered()) {
 			return false, errDownConvert
 		}
-		body, err := readFrame(br, int(length), nil)
+		body, err := readFrame(br, int(length), nil, false)
 		if err != nil {
 			return false, errDownConvert
 		}

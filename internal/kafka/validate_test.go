@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
@@ -220,7 +221,14 @@ func TestValidateCompressedBomb(t *testing.T) {
 		if err != errInflateTooBig {
 			t.Errorf("%s: %v, want errInflateTooBig", name, err)
 		}
-		if !raceEnabled && n > 1<<20 {
+		// lz4 frames of 4 MiB blocks need two block buffers of 4 MiB
+		// (pooled by the lz4 package, so allocated again after a GC
+		// empties the pool); the other decoders' state is ours, kept.
+		limit := uint64(1 << 20)
+		if strings.HasPrefix(name, "lz4") {
+			limit = 9 << 20
+		}
+		if !raceEnabled && n > limit {
 			t.Errorf("%s: %d bytes allocated", name, n)
 		}
 	}
