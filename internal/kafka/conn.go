@@ -27,7 +27,9 @@ type conn struct {
 	ip string
 
 	// ctx is cancelled when the connection fails or the server shuts down;
-	// waiting handlers (long polls, group waits) return early.
+	// waiting handlers (long polls, group waits) return early. Made with
+	// the first request (startWriter), like the writer: an idle
+	// connection holds no context. cancel is nil until then.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -56,13 +58,11 @@ func (c *conn) connLogger() *slog.Logger {
 }
 
 func newConn(s *Server, nc net.Conn, ip string) *conn {
-	c := &conn{
+	return &conn{
 		s:  s,
 		nc: nc,
 		ip: ip,
 	}
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
-	return c
 }
 
 // slot is one request's place in the response order. Exactly one of its
@@ -122,7 +122,7 @@ func (c *conn) serve() {
 		<-c.writerDone
 	}
 	c.handlers.Wait()
-	c.cancel()
+	c.cancelCtx()
 	c.nc.Close()
 }
 
@@ -136,7 +136,7 @@ func (c *conn) stopReading() {
 // abort closes the connection at once: the reader stops, the writer
 // discards what is left.
 func (c *conn) abort() {
-	c.cancel()
+	c.cancelCtx()
 	c.nc.Close()
 }
 
@@ -302,7 +302,7 @@ func (c *conn) readFailed(what string, err error) {
 	if c.stop.Load() {
 		return
 	}
-	c.cancel()
+	c.cancelCtx()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
@@ -356,12 +356,21 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	return true
 }
 
-// startWriter starts the writer and its queue with the connection's first
-// request: a connection that never sends one costs no writer goroutine and
-// no queue. Reader only.
+// cancelCtx cancels the connection's context, if made yet. Reader, or
+// after the first request.
+func (c *conn) cancelCtx() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// startWriter starts the writer and its queue, and makes the context,
+// with the connection's first request: a connection that never sends one
+// costs no writer goroutine, no queue and no context. Reader only.
 func (c *conn) startWriter() {
 	if !c.writerStarted {
 		c.writerStarted = true
+		c.ctx, c.cancel = context.WithCancel(c.s.ctx)
 		c.queue = make(chan *slot, maxInFlight)
 		c.writerDone = make(chan struct{})
 		go c.writeLoop()
