@@ -5,7 +5,12 @@ package kafka
 // Records are appended as produced: record batches v2 (magic 2) go to
 // broker.Partition.Produce, which validates them (CRC-32C, lengths,
 // max.message.bytes), runs the idempotent-producer checks and appends them
-// without re-encoding. Compressed batches pass through untouched.
+// without re-encoding. Compressed batches are stored as produced too, but
+// first inflated (streamed, bounded by Config.MaxInflatedBatchBytes) to
+// validate their records (validate.go): malformed records get
+// INVALID_RECORD (v8+; CORRUPT_MESSAGE before), undecodable data
+// CORRUPT_MESSAGE, a batch inflating past the limit MESSAGE_TOO_LARGE with
+// an error message.
 //
 // Legacy message sets (magic 0 and 1, what Produce v0–v2 carry) are
 // converted into one uncompressed record batch v2 (legacy.go): CRC-32 of
