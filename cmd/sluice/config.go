@@ -35,6 +35,7 @@ type serveConfig struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	FrameTimeout      time.Duration `yaml:"frame_timeout"`
 	MaxConnsPerIP     int           `yaml:"max_connections_per_ip"`
+	MaxInflatedBatch  int           `yaml:"max_inflated_batch_bytes"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	// KIP-848 groups: the broker, not the client, sets these
 	// (group.consumer.session.timeout.ms and heartbeat.interval.ms in Kafka).
@@ -63,8 +64,11 @@ func defaultServeConfig() serveConfig {
 		// client host needs (a connection per broker per client, pools of
 		// a few dozen) yet bounds what one host can pin: idle connections
 		// cost about 4 KiB each, so about 4 MiB per IP.
-		MaxConnsPerIP:   1000,
-		ShutdownTimeout: 30 * time.Second,
+		MaxConnsPerIP: 1000,
+		// Compressed batches are inflated (streamed) on produce to check
+		// their records; 64 MiB is 64 times the default max.message.bytes.
+		MaxInflatedBatch: 64 << 20,
+		ShutdownTimeout:  30 * time.Second,
 
 		GroupConsumerSessionTimeout:    45 * time.Second,
 		GroupConsumerHeartbeatInterval: 5 * time.Second,
@@ -112,6 +116,8 @@ func settings() []setting {
 			func(c *serveConfig, v string) (err error) { c.FrameTimeout, err = time.ParseDuration(v); return err }},
 		{"max-connections-per-ip", "SLUICE_MAX_CONNECTIONS_PER_IP", "connection limit per client IP (0 = none; default 1000)", false,
 			func(c *serveConfig, v string) (err error) { c.MaxConnsPerIP, err = strconv.Atoi(v); return err }},
+		{"max-inflated-batch-bytes", "SLUICE_MAX_INFLATED_BATCH_BYTES", "largest size a produced compressed record batch may inflate to (MESSAGE_TOO_LARGE beyond)", false,
+			func(c *serveConfig, v string) (err error) { c.MaxInflatedBatch, err = strconv.Atoi(v); return err }},
 		{"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", "how long shutdown waits for in-flight requests", false,
 			func(c *serveConfig, v string) (err error) { c.ShutdownTimeout, err = time.ParseDuration(v); return err }},
 		{"group-consumer-session-timeout", "SLUICE_GROUP_CONSUMER_SESSION_TIMEOUT", "KIP-848 member session timeout", false,
@@ -241,6 +247,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node id %d: must not be negative", c.NodeID)
+	}
+	if c.MaxInflatedBatch <= 0 {
+		return fmt.Errorf("max inflated batch bytes %d: must be positive", c.MaxInflatedBatch)
 	}
 	if c.MaxConnsPerIP < 0 {
 		return fmt.Errorf("max connections per ip %d: must not be negative (0 means no limit)", c.MaxConnsPerIP)

@@ -80,7 +80,8 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 		Broker: b, Groups: groups, GroupAPIs: groupAPIs,
 		NodeID: cfg.NodeID, Host: host, Port: port,
 		MaxRequestBytes: cfg.MaxRequestBytes, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxConnsPerIP: cfg.MaxConnsPerIP,
-		Logger: logger.With("component", "kafka"),
+		MaxInflatedBatchBytes: cfg.MaxInflatedBatch,
+		Logger:                logger.With("component", "kafka"),
 	})
 	if err != nil {
 		ln.Close()

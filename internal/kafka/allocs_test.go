@@ -96,3 +96,42 @@ func TestFetchAllocsPerBatch(t *testing.T) {
 		t.Fatalf("100 batches cost %.1f allocations, 1 batch %.1f", many, one)
 	}
 }
+
+// TestProduceCompressedAllocsPerRecord: validating a compressed batch on
+// produce (every codec) allocates nothing per record once the decoders are
+// warm.
+func TestProduceCompressedAllocsPerRecord(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	ts := startServer(t, withDurability(log.Durability{Kind: log.DurabilityNone}))
+	ts.createTopic("alloc", 1)
+	c := ts.dial()
+	defer c.close()
+	buf := make([]byte, 4096)
+	for codec := 1; codec <= 5; codec++ {
+		measure := func(n int) float64 {
+			cd, payload := compressWith(t, codec, records(n, []byte("0123456789")))
+			frame := c.f.AppendRequest(nil, produceRequest(9, -1, "alloc", 0, compressedBatch(cd, n, payload)), 1)
+			return testing.AllocsPerRun(200, func() {
+				if _, err := c.nc.Write(frame); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := c.readFrameInto(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The partition's error code: a rejected batch would
+				// make the figures meaningless.
+				if code := resp[len(resp)-30 : len(resp)-28]; code[0] != 0 || code[1] != 0 {
+					t.Fatalf("%s: produce failed: % x", codecName[codec], resp)
+				}
+			})
+		}
+		one, many := measure(1), measure(1000)
+		t.Logf("%s: allocations per produce request: %.1f (1 record), %.1f (1000 records)", codecName[codec], one, many)
+		if many > one+1 {
+			t.Fatalf("%s: 1000 records cost %.1f allocations, 1 record %.1f: allocation per record", codecName[codec], many, one)
+		}
+	}
+}

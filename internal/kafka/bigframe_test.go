@@ -29,7 +29,7 @@ func TestMappedFrameRead(t *testing.T) {
 		for i := range want {
 			want[i] = byte(i * 13)
 		}
-		got, err := readMappedFrame(bytes.NewReader(want[2:]), size, want[:2])
+		got, err := readFrame(bytes.NewReader(want[2:]), size, want[:2], true)
 		if err != nil || !bytes.Equal(*got, want) {
 			t.Fatalf("size %d: err %v", size, err)
 		}
@@ -49,7 +49,7 @@ func TestMappedFrameRead(t *testing.T) {
 	if bigFrames.cached > mappedCacheBytes {
 		t.Fatalf("cache holds %d bytes, limit %d", bigFrames.cached, mappedCacheBytes)
 	}
-	if _, err := readMappedFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0}); err != io.ErrUnexpectedEOF {
+	if _, err := readFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0}, true); err != io.ErrUnexpectedEOF {
 		t.Fatalf("truncated frame: err %v, want unexpected EOF", err)
 	}
 }

@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,28 +68,78 @@ func TestLegacyBombIsBounded(t *testing.T) {
 
 // TestReadFrameGrowsWithData: a frame is read whole whatever its size, and
 // one that announces 96 MiB but stops after a few bytes allocates about
-// one chunk, not 96 MiB.
+// one chunk of heap, not 96 MiB. Produce frames (mapped) over frameChunk
+// live outside the Go heap: in a mapping of their announced size
+// (bigframe.go) or, where that is refused, beyond 1 MiB in one grown in
+// place (frame_mmap.go); putBuf takes either back.
 func TestReadFrameGrowsWithData(t *testing.T) {
-	for _, size := range []int{10, frameChunk - 1, frameChunk, frameChunk + 1, 5*frameChunk + 3, 3 << 20} {
-		want := make([]byte, size)
-		for i := range want {
-			want[i] = byte(i * 7)
+	defer func() { mappedFramesOn = true }()
+	for _, mode := range []struct {
+		name     string
+		mapped   bool
+		whole    bool // mappings of the announced size allowed
+		outsideF func(size int) bool
+	}{
+		{"heap", false, true, func(int) bool { return false }},
+		{"mapped whole", true, true, func(size int) bool { return size > frameChunk }},
+		{"mapped grown", true, false, func(size int) bool { return size > maxPooledBuf }},
+	} {
+		mappedFramesOn = mode.whole
+		for _, size := range []int{10, frameChunk - 1, frameChunk, frameChunk + 1, 5*frameChunk + 3, maxPooledBuf, maxPooledBuf + 1, 3 << 20, 5<<20 + 7} {
+			want := make([]byte, size)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			got, err := readFrame(bytes.NewReader(want[2:]), size, want[:2], mode.mapped)
+			if err != nil || !bytes.Equal(*got, want) {
+				t.Fatalf("%s, size %d: err %v, frame equal %v", mode.name, size, err, err == nil && bytes.Equal(*got, want))
+			}
+			if outside := bigFrames.put(got) || releaseMapped(got); outside != mode.outsideF(size) {
+				t.Fatalf("%s, size %d: frame outside the heap: %v", mode.name, size, outside)
+			}
 		}
-		got, err := readFrame(bytes.NewReader(want[2:]), size, want[:2])
-		if err != nil || !bytes.Equal(*got, want) {
-			t.Fatalf("size %d: err %v, frame equal %v", size, err, err == nil && bytes.Equal(*got, want))
+		var err error
+		n := allocated(func() {
+			_, err = readFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0}, mode.mapped)
+		})
+		if err != io.ErrUnexpectedEOF {
+			t.Fatalf("%s: truncated frame: err %v, want unexpected EOF", mode.name, err)
+		}
+		if n > 4*frameChunk {
+			t.Fatalf("%s: truncated 96 MiB frame allocated %d bytes", mode.name, n)
 		}
 	}
-	var err error
-	n := allocated(func() {
-		_, err = readFrame(bytes.NewReader([]byte("only a few bytes")), 96<<20, []byte{0, 0})
-	})
-	if err != io.ErrUnexpectedEOF {
-		t.Fatalf("truncated frame: err %v, want unexpected EOF", err)
+	mappedFramesOn = true
+	// Released mapped frames are unmapped: a leak would grow VmSize by 600
+	// MiB over 200 frames of 3 MiB (the runtime may map a new heap arena
+	// of 64 MiB or a thread stack meanwhile: the bound is 256 MiB).
+	want := make([]byte, 3<<20)
+	before := vmSizeKiB(t)
+	for i := 0; i < 200; i++ {
+		got, err := readFrame(bytes.NewReader(want[2:]), len(want), want[:2], true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		putBuf(got)
 	}
-	if n > 4*frameChunk {
-		t.Fatalf("truncated 96 MiB frame allocated %d bytes", n)
+	if grew := vmSizeKiB(t) - before; grew > 256<<10 {
+		t.Fatalf("VmSize grew by %d KiB over 200 mapped 3 MiB frames", grew)
 	}
+}
+
+func vmSizeKiB(t *testing.T) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no VmSize")
+	return 0
 }
 
 func TestWarnLimiter(t *testing.T) {

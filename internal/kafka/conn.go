@@ -27,7 +27,9 @@ type conn struct {
 	ip string
 
 	// ctx is cancelled when the connection fails or the server shuts down;
-	// waiting handlers (long polls, group waits) return early.
+	// waiting handlers (long polls, group waits) return early. Made with
+	// the first request (startWriter), like the writer: an idle
+	// connection holds no context. cancel is nil until then.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -56,13 +58,11 @@ func (c *conn) connLogger() *slog.Logger {
 }
 
 func newConn(s *Server, nc net.Conn, ip string) *conn {
-	c := &conn{
+	return &conn{
 		s:  s,
 		nc: nc,
 		ip: ip,
 	}
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
-	return c
 }
 
 // slot is one request's place in the response order. Exactly one of its
@@ -122,7 +122,7 @@ func (c *conn) serve() {
 		<-c.writerDone
 	}
 	c.handlers.Wait()
-	c.cancel()
+	c.cancelCtx()
 	c.nc.Close()
 }
 
@@ -136,7 +136,7 @@ func (c *conn) stopReading() {
 // abort closes the connection at once: the reader stops, the writer
 // discards what is left.
 func (c *conn) abort() {
-	c.cancel()
+	c.cancelCtx()
 	c.nc.Close()
 }
 
@@ -172,13 +172,10 @@ func (c *conn) readLoop() {
 			c.warnClosing("closing connection: request size out of range", "key", key, "size", size, "max", cfg.MaxNonProduceRequestBytes)
 			return
 		}
-		var frame *[]byte
-		var err error
-		if key == int16(kmsg.Produce) && int(size) > frameChunk {
-			frame, err = readMappedFrame(c.nc, int(size), c.sizeBuf[:2])
-		} else {
-			frame, err = readFrame(c.nc, int(size), c.sizeBuf[:2])
-		}
+		// Produce frames beyond the pooled sizes are read outside the Go heap
+		// (a Produce handler keeps no reference to its frame once the
+		// response is written, so it can be unmapped then).
+		frame, err := readFrame(c.nc, int(size), c.sizeBuf[:2], key == int16(kmsg.Produce))
 		if err != nil {
 			c.readFailed("read request", err)
 			return
@@ -197,24 +194,29 @@ func (c *conn) readLoop() {
 // a larger produce frame costs a few extra copies.
 const frameChunk = 64 << 10
 
-// readMappedFrame reads a large Produce frame into a mapping (bigframe.go)
-// in one piece, or, where no mapping can be made, as readFrame does.
-func readMappedFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
-	frame := bigFrames.get(size)
-	if frame == nil {
-		return readFrame(r, size, prefix)
-	}
-	copy(*frame, prefix)
-	if _, err := io.ReadFull(r, (*frame)[len(prefix):]); err != nil {
-		putBuf(frame)
-		return nil, err
-	}
-	return frame, nil
-}
-
 // readFrame reads the rest of a request frame of size bytes whose first
-// bytes (prefix) are already read. The buffer comes from getBuf.
-func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
+// bytes (prefix) are already read. With mapped set (Produce frames) a frame
+// over frameChunk goes to a mapping of its announced size (bigframe.go),
+// or, if that is refused, to one grown in place (frame_mmap.go); other
+// frames to getBuf buffers grown by doubling. putBuf releases any of them.
+func readFrame(r io.Reader, size int, prefix []byte, mapped bool) (*[]byte, error) {
+	if mapped && size > frameChunk {
+		// In one piece, at the announced size, in a reused mapping
+		// (bigframe.go): resident only as far as the bytes reached.
+		if frame := bigFrames.get(size); frame != nil {
+			copy(*frame, prefix)
+			if _, err := io.ReadFull(r, (*frame)[len(prefix):]); err != nil {
+				putBuf(frame)
+				return nil, err
+			}
+			return frame, nil
+		}
+		if size > maxPooledBuf {
+			if frame, err, ok := readGrowingMappedFrame(r, size, prefix); ok {
+				return frame, err
+			}
+		}
+	}
 	frame := getBuf(min(size, frameChunk))
 	copy(*frame, prefix)
 	got := len(prefix)
@@ -231,6 +233,34 @@ func readFrame(r io.Reader, size int, prefix []byte) (*[]byte, error) {
 		copy(*next, *frame)
 		putBuf(frame)
 		frame = next
+	}
+}
+
+// readGrowingMappedFrame is readFrame in anonymous memory outside the Go
+// heap (frame_mmap.go), grown by doubling in place (mremap) as bytes
+// arrive: the fallback where a mapping of the whole announced size is
+// refused. ok is false if no memory could be mapped; the caller then uses
+// the heap.
+func readGrowingMappedFrame(r io.Reader, size int, prefix []byte) (frame *[]byte, err error, ok bool) {
+	frame = getMappedBuf(min(size, frameChunk))
+	if frame == nil {
+		return nil, nil, false
+	}
+	copy(*frame, prefix)
+	got := len(prefix)
+	for {
+		if _, err := io.ReadFull(r, (*frame)[got:]); err != nil {
+			putBuf(frame)
+			return nil, err, true
+		}
+		got = len(*frame)
+		if got == size {
+			return frame, nil, true
+		}
+		if !growMappedBuf(frame, min(size, 2*got)) {
+			putBuf(frame)
+			return nil, errNoMemory, true
+		}
 	}
 }
 
@@ -286,7 +316,7 @@ func (c *conn) readFailed(what string, err error) {
 	if c.stop.Load() {
 		return
 	}
-	c.cancel()
+	c.cancelCtx()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
@@ -340,12 +370,21 @@ func (c *conn) dispatch(frame *[]byte) bool {
 	return true
 }
 
-// startWriter starts the writer and its queue with the connection's first
-// request: a connection that never sends one costs no writer goroutine and
-// no queue. Reader only.
+// cancelCtx cancels the connection's context, if made yet. Reader, or
+// after the first request.
+func (c *conn) cancelCtx() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// startWriter starts the writer and its queue, and makes the context,
+// with the connection's first request: a connection that never sends one
+// costs no writer goroutine, no queue and no context. Reader only.
 func (c *conn) startWriter() {
 	if !c.writerStarted {
 		c.writerStarted = true
+		c.ctx, c.cancel = context.WithCancel(c.s.ctx)
 		c.queue = make(chan *slot, maxInFlight)
 		c.writerDone = make(chan struct{})
 		go c.writeLoop()

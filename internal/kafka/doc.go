@@ -25,7 +25,12 @@
 // responses by order as well as by correlation id). acks=0 produces have a
 // slot with no response. The writer starts with a connection's first
 // request and borrows its write buffer from a pool only while it has
-// responses to write, so an idle connection costs one goroutine.
+// responses to write, so an idle connection costs one goroutine (its
+// context, too, is made with the first request).
+//
+// Frame buffers up to 1 MiB are pooled; Produce frames beyond live in
+// anonymous memory outside the Go heap, unmapped once answered
+// (frame_mmap.go).
 //
 // Group requests of one connection run one after the other on a per-
 // connection goroutine (so that an OffsetCommit and a following OffsetFetch

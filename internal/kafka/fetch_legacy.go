@@ -11,16 +11,11 @@ package kafka
 // sendfile on this path: it is for old clients, not for throughput.
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -153,20 +148,19 @@ func downConvert(batches []byte, offset int64, magic byte, maxBytes int64) ([]by
 // a time, passing each to emit until it returns true (then full is true).
 // budget bounds the bytes decompressed and is decreased by them.
 func streamRecords(codec uint16, data []byte, count int, budget *int, emit func(v2Record) bool) (full bool, err error) {
-	src, closeSrc, err := recordReader(codec, data, *budget)
+	z := getInflater()
+	defer putInflater(z)
+	br, err := z.reader(codec, data, *budget)
 	if err != nil {
-		return false, err
+		return false, errDownConvert
 	}
-	defer closeSrc()
-	lr := &io.LimitedReader{R: src, N: int64(*budget)}
-	br := bufio.NewReaderSize(lr, 16<<10)
-	defer func() { *budget = int(lr.N) }()
+	defer func() { *budget = int(z.lim.N) + br.Buffered() }()
 	for i := 0; i < count; i++ {
 		length, err := binary.ReadVarint(br)
-		if err != nil || length < 0 || length > lr.N+int64(br.Buffered()) {
+		if err != nil || length < 0 || length > z.lim.N+int64(br.Buffered()) {
 			return false, errDownConvert
 		}
-		body, err := readFrame(br, int(length), nil)
+		body, err := readFrame(br, int(length), nil, false)
 		if err != nil {
 			return false, errDownConvert
 		}
@@ -182,38 +176,6 @@ func streamRecords(codec uint16, data []byte, count int, budget *int, emit func(
 		}
 	}
 	return false, nil
-}
-
-// recordReader returns a reader of a compressed batch's records and its
-// closer.
-func recordReader(codec uint16, data []byte, budget int) (io.Reader, func(), error) {
-	nop := func() {}
-	switch codec {
-	case 1:
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, nil, errDownConvert
-		}
-		return zr, nop, nil
-	case 2:
-		// Snappy blocks state their decoded length, checked against
-		// budget before decoding.
-		out, err := unsnappy(data, budget)
-		if err != nil {
-			return nil, nil, errDownConvert
-		}
-		return bytes.NewReader(out), nop, nil
-	case 3:
-		return lz4.NewReader(bytes.NewReader(data)), nop, nil
-	case 4:
-		zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(uint64(maxDownConvertBytes)))
-		if err != nil {
-			return nil, nil, errDownConvert
-		}
-		return zr, zr.Close, nil
-	}
-	return nil, nil, errDownConvert
 }
 
 type v2Record struct {

@@ -173,13 +173,18 @@ func getBuf(n int) *[]byte {
 	return &b
 }
 
-// putBuf returns a buffer from getBuf (or any buffer that grew) to its pool.
+// putBuf returns a buffer from getBuf (or any buffer that grew) to its
+// pool, or unmaps one of getMappedBuf.
 func putBuf(p *[]byte) {
 	c := cap(*p)
 	if c >= 1<<mappedMinShift && bigFrames.put(p) {
 		return
 	}
-	if c < 1<<minPooledShift || c > 1<<maxPooledShift {
+	if c > 1<<maxPooledShift {
+		releaseMapped(p)
+		return
+	}
+	if c < 1<<minPooledShift {
 		return
 	}
 	shift := minPooledShift

@@ -134,14 +134,16 @@ func FuzzDecompress(f *testing.F) {
 }
 
 // decompressRecords reads a compressed batch's records through the
-// down-conversion path's reader (recordReader) into at most budget bytes.
+// down-conversion and produce validation paths' reader (inflater) into at
+// most budget bytes.
 func decompressRecords(codec uint16, data []byte, budget int) ([]byte, error) {
-	r, closeR, err := recordReader(codec, data, budget)
+	z := getInflater()
+	defer putInflater(z)
+	r, err := z.reader(codec, data, budget+1)
 	if err != nil {
 		return nil, err
 	}
-	defer closeR()
-	out, err := io.ReadAll(io.LimitReader(r, int64(budget)+1))
+	out, err := io.ReadAll(r)
 	if err != nil || len(out) > budget {
 		return nil, errDownConvert
 	}

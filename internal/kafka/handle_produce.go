@@ -5,7 +5,12 @@ package kafka
 // Records are appended as produced: record batches v2 (magic 2) go to
 // broker.Partition.Produce, which validates them (CRC-32C, lengths,
 // max.message.bytes), runs the idempotent-producer checks and appends them
-// without re-encoding. Compressed batches pass through untouched.
+// without re-encoding. Compressed batches are stored as produced too, but
+// first inflated (streamed, bounded by Config.MaxInflatedBatchBytes) to
+// validate their records (validate.go): malformed records get
+// INVALID_RECORD (v8+; CORRUPT_MESSAGE before), undecodable data
+// CORRUPT_MESSAGE, a batch inflating past the limit MESSAGE_TOO_LARGE with
+// an error message.
 //
 // Legacy message sets (magic 0 and 1, what Produce v0–v2 carry) are
 // converted into one uncompressed record batch v2 (legacy.go): CRC-32 of
@@ -43,6 +48,7 @@ package kafka
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -165,6 +171,8 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 			return errCorruptMessage
 		}
 		records = converted
+	} else if err := validateCompressed(records, c.s.cfg.MaxInflatedBatchBytes); err != nil {
+		return c.invalidCompressed(err, r.Version, rp)
 	}
 	res, code, err := part.Produce(records)
 	if code == errNone && err != nil {
@@ -186,4 +194,39 @@ func (c *conn) producePartition(r *kmsg.ProduceRequest, t *kmsg.ProduceRequestTo
 		*maxTicket = res.Ticket
 	}
 	return errNone
+}
+
+// Messages for rejected compressed batches (Produce v8+ carries one).
+var (
+	msgInflateCorrupt = "a compressed record batch does not decompress"
+	msgInvalidInner   = "a compressed record batch holds malformed records (lengths, record count or offset deltas 0..n-1)"
+	msgInflateCodec   = "unknown compression codec"
+)
+
+// inflateTooBigMessage is the MESSAGE_TOO_LARGE message for a limit.
+func inflateTooBigMessage(limit int) string {
+	return "a compressed record batch inflates beyond " + strconv.Itoa(limit) + " bytes (the broker's --max-inflated-batch-bytes)"
+}
+
+// invalidCompressed maps an error of validateCompressed to the partition's
+// error code and message.
+func (c *conn) invalidCompressed(err error, version int16, rp *kmsg.ProduceResponseTopicPartition) int16 {
+	switch {
+	case errors.Is(err, errInflateTooBig):
+		rp.ErrorMessage = &c.s.msgInflateTooBig
+		return errMessageTooLarge
+	case errors.Is(err, errCRC):
+		return errCorruptMessage
+	case errors.Is(err, errInflateCorrupt):
+		rp.ErrorMessage = &msgInflateCorrupt
+		return errCorruptMessage
+	case errors.Is(err, errInflateCodec):
+		rp.ErrorMessage = &msgInflateCodec
+	default:
+		rp.ErrorMessage = &msgInvalidInner
+	}
+	if version >= 8 {
+		return errInvalidRecord
+	}
+	return errCorruptMessage
 }

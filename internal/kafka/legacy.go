@@ -22,15 +22,10 @@ package kafka
 // retention and ListOffsets keep working.
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
-
-	"github.com/klauspost/compress/snappy"
-	"github.com/pierrec/lz4/v4"
 )
 
 var (
@@ -148,30 +143,26 @@ func legacyBytes(b []byte) (v, rest []byte, ok bool) {
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 // decompressLegacy inflates a compressed wrapper's value into at most budget
-// bytes. The result is a getBuf buffer (the caller releases it).
+// bytes. The result is a getBuf buffer (the caller releases it with
+// putBuf). The decoders are the pooled ones of inflate.go.
 func decompressLegacy(codec byte, data []byte, budget int) (*[]byte, error) {
-	var r io.Reader
-	switch codec {
-	case 1:
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, errLegacyCorrupt
-		}
-		r = zr
-	case 2:
-		out, err := unsnappy(data, budget)
-		return &out, err
-	case 3:
-		r = lz4.NewReader(bytes.NewReader(data))
-	default:
+	if codec < 1 || codec > 3 {
 		return nil, errLegacyCodec
+	}
+	z := getInflater()
+	defer putInflater(z)
+	r, err := z.reader(uint16(codec), data, budget+1)
+	if err != nil {
+		return nil, errLegacyCorrupt
 	}
 	return inflateBounded(r, budget)
 }
 
-// inflateBounded reads r to its end into a pooled buffer that doubles from
-// 16 KiB as bytes arrive, failing with errLegacyTooBig past budget bytes. A
-// bomb thus costs budget bytes of pooled buffers, not a trail of garbage.
+// inflateBounded reads r to its end into a buffer that doubles from 16 KiB
+// as bytes arrive, failing with errLegacyTooBig past budget bytes. The
+// buffer is pooled up to 1 MiB and mapped outside the Go heap beyond
+// (growBuf), so a bomb costs budget bytes of reused or unmapped memory, not
+// a trail of garbage.
 func inflateBounded(r io.Reader, budget int) (*[]byte, error) {
 	buf := getBuf(min(budget, 16<<10))
 	n := 0
@@ -182,6 +173,9 @@ func inflateBounded(r io.Reader, budget int) (*[]byte, error) {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			*buf = (*buf)[:n]
 			return buf, nil
+		case errors.Is(err, errInflateTooBig):
+			putBuf(buf)
+			return nil, errLegacyTooBig
 		case err != nil:
 			putBuf(buf)
 			return nil, errLegacyCorrupt
@@ -198,53 +192,8 @@ func inflateBounded(r io.Reader, budget int) (*[]byte, error) {
 			}
 			return buf, nil
 		}
-		next := getBuf(min(2*n, budget))
-		copy(*next, (*buf)[:n])
-		putBuf(buf)
-		buf = next
+		buf = growBuf(buf, min(2*n, budget), n)
 	}
-}
-
-// unsnappy decodes raw snappy or the xerial framing (magic, two version
-// ints, then length-prefixed snappy blocks).
-func unsnappy(data []byte, budget int) ([]byte, error) {
-	block := func(b []byte, out []byte) ([]byte, error) {
-		n, err := snappy.DecodedLen(b)
-		if err != nil || n < 0 {
-			return nil, errLegacyCorrupt
-		}
-		if n > budget-len(out) {
-			return nil, errLegacyTooBig
-		}
-		dec, err := snappy.Decode(nil, b)
-		if err != nil {
-			return nil, errLegacyCorrupt
-		}
-		return append(out, dec...), nil
-	}
-	if !bytes.HasPrefix(data, xerialMagic) {
-		return block(data, nil)
-	}
-	if len(data) < 16 {
-		return nil, errLegacyCorrupt
-	}
-	data = data[16:]
-	var out []byte
-	for len(data) > 0 {
-		if len(data) < 4 {
-			return nil, errLegacyCorrupt
-		}
-		n := int(int32(binary.BigEndian.Uint32(data)))
-		if n < 0 || n > len(data)-4 {
-			return nil, errLegacyCorrupt
-		}
-		var err error
-		if out, err = block(data[4:4+n], out); err != nil {
-			return nil, err
-		}
-		data = data[4+n:]
-	}
-	return out, nil
 }
 
 // encodeV2 encodes records as one uncompressed record batch v2 (base offset

@@ -74,6 +74,11 @@ type Config struct {
 	// MaxConnsPerIP limits concurrent connections from one IP address
 	// (0 = unlimited).
 	MaxConnsPerIP int
+	// MaxInflatedBatchBytes bounds what one compressed record batch may
+	// inflate to on produce (default 64 MiB): every compressed batch is
+	// decompressed (streamed) to validate its records, and one inflating
+	// past this gets MESSAGE_TOO_LARGE (validate.go).
+	MaxInflatedBatchBytes int
 
 	Logger *slog.Logger
 	// Clock stamps data the server creates (legacy magic 0 messages get
@@ -90,6 +95,9 @@ func (c Config) withDefaults() Config {
 		c.MaxNonProduceRequestBytes = DefaultMaxNonProduceRequestBytes
 	}
 	c.MaxNonProduceRequestBytes = min(c.MaxNonProduceRequestBytes, c.MaxRequestBytes)
+	if c.MaxInflatedBatchBytes <= 0 {
+		c.MaxInflatedBatchBytes = DefaultMaxInflatedBatchBytes
+	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
@@ -134,6 +142,9 @@ type Server struct {
 	refusedLogged time.Time
 
 	closeWarnings warnLimiter // warnings about connections closed for bad input
+	// msgInflateTooBig is the error message of MESSAGE_TOO_LARGE for a
+	// compressed batch inflating past MaxInflatedBatchBytes.
+	msgInflateTooBig string
 
 	wg sync.WaitGroup // one per live connection
 }
@@ -158,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.versions = buildVersions(groups)
 	s.apiKeys = s.versions.apiKeys()
+	s.msgInflateTooBig = inflateTooBigMessage(cfg.MaxInflatedBatchBytes)
 	return s, nil
 }
 

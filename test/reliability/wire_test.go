@@ -226,3 +226,27 @@ func gzipZeros(mib int) []byte {
 	zw.Close()
 	return bytes.Repeat(member.Bytes(), mib)
 }
+
+// v2GzipBomb is the gzip payload of one record v2 whose value is mib MiB of
+// zeros, its framing valid throughout: a member holding the record's
+// length and fields up to the value's length, mib members of 1 MiB of
+// zeros, and a member holding the header count (0).
+func v2GzipBomb(mib int) []byte {
+	size := int64(mib) << 20
+	body := []byte{0, 0, 0}              // attributes, timestamp delta, offset delta
+	body = binary.AppendVarint(body, -1) // null key
+	body = binary.AppendVarint(body, size)
+	head := binary.AppendVarint(nil, int64(len(body))+size+1)
+	head = append(head, body...)
+	out := gzipMember(head)
+	out = append(out, gzipZeros(mib)...)
+	return append(out, gzipMember([]byte{0})...)
+}
+
+func gzipMember(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
