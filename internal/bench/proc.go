@@ -21,6 +21,9 @@ const clockTicks = 100
 type procStat struct {
 	CPU float64
 	RSS int64
+	// DiskWrite is write_bytes of /proc/PID/io: bytes the process sent, or
+	// dirtied in the page cache for, the storage layer.
+	DiskWrite int64
 }
 
 // readTree sums procStat over pid and its descendants (brokers like
@@ -56,6 +59,7 @@ func readTree(pid int) (procStat, error) {
 		}
 		st.CPU += cpu
 		st.RSS += rss
+		st.DiskWrite += writeBytes(p)
 		pids = append(pids, children[p]...)
 	}
 	return st, nil
@@ -106,11 +110,27 @@ func vmHWM(pid int) int64 {
 	return 0
 }
 
+// writeBytes is write_bytes of /proc/PID/io, 0 if unreadable.
+func writeBytes(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // monitor samples a broker's process tree while a workload runs: CPU
 // seconds used between start and stop, and the peak RSS seen.
 type monitor struct {
 	pid      int
 	cpu0     float64
+	write0   int64
 	mu       sync.Mutex
 	peak     int64
 	stop     chan struct{}
@@ -121,7 +141,7 @@ type monitor struct {
 func startMonitor(pid int) *monitor {
 	m := &monitor{pid: pid, stop: make(chan struct{}), stopped: make(chan struct{}), interval: 250 * time.Millisecond}
 	st, _ := readTree(pid)
-	m.cpu0, m.peak = st.CPU, st.RSS
+	m.cpu0, m.peak, m.write0 = st.CPU, st.RSS, st.DiskWrite
 	go m.loop()
 	return m
 }
@@ -146,9 +166,10 @@ func (m *monitor) loop() {
 	}
 }
 
-// finish stops sampling and returns CPU seconds used since start and the
-// peak RSS (the larger of the sampled tree sum and the process's VmHWM).
-func (m *monitor) finish() (cpu float64, peak int64) {
+// finish stops sampling and returns CPU seconds used since start, the
+// peak RSS (the larger of the sampled tree sum and the process's VmHWM) and
+// the bytes written to storage since start.
+func (m *monitor) finish() (cpu float64, peak, diskWrite int64) {
 	close(m.stop)
 	<-m.stopped
 	st, _ := readTree(m.pid)
@@ -160,5 +181,5 @@ func (m *monitor) finish() (cpu float64, peak int64) {
 	if h := vmHWM(m.pid); h > m.peak {
 		m.peak = h
 	}
-	return st.CPU - m.cpu0, m.peak
+	return st.CPU - m.cpu0, m.peak, st.DiskWrite - m.write0
 }

@@ -268,7 +268,7 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 	case <-time.After(limit):
 		err = fmt.Errorf("did not finish within %v; stopped", limit)
 	}
-	cpu, peak := mon.finish()
+	cpu, peak, diskWrite := mon.finish()
 	_, self1, _, _ := statOf(os.Getpid())
 	d.Close()
 	if serr := p.Stop(); serr != nil && err == nil {
@@ -279,6 +279,15 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 		r.Label = t.name
 	}
 	r.CPUSeconds, r.PeakRSSBytes = cpu, peak
+	// Bytes written to storage per byte the run moved: a broker that
+	// writes its data twice (sluice's journal and segment) needs twice the
+	// disk bandwidth of one that writes it once.
+	if (workload == WThroughput || workload == WScaling) && r.Bytes > 0 && diskWrite > 0 && p.PID != os.Getpid() {
+		if r.Extra == nil {
+			r.Extra = map[string]float64{}
+		}
+		r.Extra["disk_write_per_byte"] = float64(diskWrite) / float64(r.Bytes)
+	}
 	if r.Bytes > 0 {
 		r.CPUSecPerGB = cpu / (float64(r.Bytes) / 1e9)
 		if p.PID != os.Getpid() {
