@@ -59,7 +59,7 @@ bench:
 FUZZTIME       ?= 5s
 FUZZ_TARGETS   ?= internal/log:FuzzValidateRecordSet internal/log:FuzzRecovery \
 	internal/kafka:FuzzRequestDecode internal/kafka:FuzzParseHeader internal/kafka:FuzzDecompress \
-	internal/kafka:FuzzConvertLegacy internal/kafka:FuzzDownConvert \
+	internal/kafka:FuzzConvertLegacy internal/kafka:FuzzDownConvert internal/kafka:FuzzValidateCompressed \
 	internal/broker:FuzzDecodeMetadata internal/group:FuzzDecodeRecords
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
