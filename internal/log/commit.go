@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"path"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -17,13 +16,14 @@ import (
 //
 //	 0  length       uint32  bytes after this field
 //	 4  crc          uint32  CRC-32C, see below
-//	 8  incarnation  uint64  of the partition log the records belong to
-//	16  nameLength   uint16
-//	18  name         [nameLength]byte  partition directory, e.g. "orders-3"
+//	 8  fileSeq      uint64  sequence of the journal file it was written to
+//	16  incarnation  uint64  of the partition log the records belong to
+//	24  nameLength   uint16
+//	26  name         [nameLength]byte  partition directory, e.g. "orders-3"
 //	..  records      the record set exactly as written to the segment
 //	                 (offsets and leader epoch already assigned)
 //
-// The crc of a record entry covers bytes [8, 18+nameLength) and then the
+// The crc of a record entry covers bytes [8, 26+nameLength) and then the
 // first 21 bytes of each batch (base offset, length, leader epoch, magic and
 // the batch's own CRC); the rest of each batch is covered by that batch
 // CRC. So every byte of an entry is checksummed, yet the append path
@@ -41,14 +41,29 @@ import (
 // incarnation 0 and an empty name, written when the next file takes over
 // and fsynced before any entry of the next file is acknowledged.
 //
-// The journal ends at the first entry that is short or fails its CRC, or at
-// the end of a file that has no seal: the entries after that point (in that
-// file and any later file) were never acknowledged, because an fsync
-// acknowledges a prefix of the journal.
+// The journal ends at the first entry that is short, fails its CRC or
+// carries another file's sequence, or at the end of a file that has no seal:
+// the entries after that point (in that file and any later file) were never
+// acknowledged, because an fsync acknowledges a prefix of the journal.
+//
+// Journal files are recycled: a file whose entries a checkpoint has made
+// redundant is renamed to <old seq, 20 digits>.free and later renamed to
+// the next sequence and overwritten from the start, instead of a new file
+// being created and allocated. Overwriting blocks that are already written
+// changes no file system metadata, so each fdatasync is one device flush
+// and no file system journal commit. The previous use's entries left after
+// the new ones carry the old sequence, which is why each entry records the
+// sequence of its file: replay stops at the first one that does not match.
 const (
 	journalDir         = "journal"
 	journalSuffix      = ".wal"
-	journalEntryHeader = 18
+	journalFreeSuffix  = ".free"
+	journalEntryHeader = 26
+
+	// Field offsets in an entry.
+	jeSeq     = 8
+	jeInc     = 16
+	jeNameLen = 24
 )
 
 // committer is the group-commit engine. Appends under the fsync policy hand
@@ -153,7 +168,8 @@ func (c *committer) padLocked() {
 	b := c.buf[start:]
 	clear(b)
 	binary.BigEndian.PutUint32(b[0:], uint32(pad-4))
-	binary.BigEndian.PutUint64(b[8:], journalPadIncarnation)
+	binary.BigEndian.PutUint64(b[jeSeq:], c.fileSeq)
+	binary.BigEndian.PutUint64(b[jeInc:], journalPadIncarnation)
 	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
 	c.filePos += int64(pad)
 }
@@ -164,6 +180,15 @@ func createJournal(fsys vfs.FS, name string) (vfs.File, error) {
 		return d.CreateDirect(name)
 	}
 	return fsys.Create(name)
+}
+
+// openJournal opens an existing journal file for overwriting, for direct
+// I/O where possible.
+func openJournal(fsys vfs.FS, name string) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok {
+		return d.OpenDirect(name)
+	}
+	return fsys.OpenRW(name)
 }
 
 // add records an fsync-policy append of records to l, whose high watermark
@@ -187,8 +212,9 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 		c.buf = c.buf[:start+n]
 		b := c.buf[start:]
 		binary.BigEndian.PutUint32(b[0:], uint32(n-4))
-		binary.BigEndian.PutUint64(b[8:], l.incarnation)
-		binary.BigEndian.PutUint16(b[16:], uint16(len(l.name)))
+		binary.BigEndian.PutUint64(b[jeSeq:], c.fileSeq)
+		binary.BigEndian.PutUint64(b[jeInc:], l.incarnation)
+		binary.BigEndian.PutUint16(b[jeNameLen:], uint16(len(l.name)))
 		copy(b[journalEntryHeader:], l.name)
 		copy(b[journalEntryHeader+len(l.name):], records)
 		crc, _ := journalEntryCRC(b[8:journalEntryHeader+len(l.name)], records) // validated: frames
@@ -305,20 +331,16 @@ func (c *committer) run() {
 func (c *committer) runCycle() {
 	var next vfs.File
 	var nextSeq uint64
+	var nextCap int64
 	if !c.perFile && c.rotationDue() {
-		// Create the next journal file before taking the lock; a failure
+		// Open the next journal file before taking the lock; a failure
 		// only postpones rotation.
 		nextSeq = c.currentSeq() + 1
-		f, err := createJournal(c.store.fs, path.Join(c.store.dir, journalDir, journalName(nextSeq)))
-		if err == nil {
-			if err = c.store.fs.SyncDir(path.Join(c.store.dir, journalDir)); err != nil {
-				f.Close()
-			} else {
-				next = f
-			}
-		}
+		f, size, err := c.store.nextJournalFile(nextSeq)
 		if err != nil {
 			c.store.logger.Warn("journal rotation postponed", "err", err)
+		} else {
+			next, nextCap = f, size
 		}
 	}
 
@@ -341,7 +363,9 @@ func (c *committer) runCycle() {
 	buf, bufStart := c.buf, c.bufStart
 	c.buf, c.bufStart = c.spareBuf[:0], c.filePos
 	if next != nil {
-		c.file, c.fileSeq, c.filePos, c.bufStart, c.fileCap = next, nextSeq, 0, 0, 0
+		// A recycled file's blocks up to its size are written already: no
+		// reservation needed there.
+		c.file, c.fileSeq, c.filePos, c.bufStart, c.fileCap = next, nextSeq, 0, 0, nextCap
 	}
 	c.mu.Unlock()
 
@@ -401,6 +425,7 @@ func (c *committer) runCycle() {
 func (c *committer) sealLocked() {
 	var b [journalEntryHeader]byte
 	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
+	binary.BigEndian.PutUint64(b[jeSeq:], c.fileSeq)
 	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
 	c.growLocked(journalEntryHeader)
 	c.buf = append(c.buf, b[:]...)

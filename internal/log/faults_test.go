@@ -268,7 +268,7 @@ func TestJournalEntryDamageEndsReplay(t *testing.T) {
 				if length == 0 {
 					break
 				}
-				if nl := int(binary.BigEndian.Uint16(buf[pos+16:])); nl > 0 {
+				if nl := int(binary.BigEndian.Uint16(buf[pos+jeNameLen:])); nl > 0 {
 					last, lastName = pos, nl
 				}
 				pos += 4 + length

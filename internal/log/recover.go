@@ -267,7 +267,7 @@ func (s *Store) replayJournal() (uint64, error) {
 		if traceHook != nil {
 			trace("replay file %s size %d", n, len(b))
 		}
-		pos, sealed, err := s.replayJournalFile(b)
+		pos, sealed, stale, err := s.replayJournalFile(b, seq)
 		if err != nil {
 			return 0, err
 		}
@@ -275,7 +275,11 @@ func (s *Store) replayJournal() (uint64, error) {
 			// Only the newest file may lack a seal; if a later file
 			// exists, it holds nothing that was acknowledged.
 			ended = true
-			if pos < len(b) {
+			// A recycled file ends where its previous use's entries
+			// begin: that is not damage. Anything else after the last
+			// valid entry is a torn write (counted up to the end of the
+			// file, so in a recycled file an upper bound).
+			if pos < len(b) && !stale {
 				s.journalTornBytes.Add(int64(len(b) - pos))
 				s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", len(b)-pos)
 			}
@@ -284,39 +288,53 @@ func (s *Store) replayJournal() (uint64, error) {
 	return lastSeq, nil
 }
 
-// replayJournalFile replays the valid prefix of one journal file and returns
-// its length and whether it ends in a seal.
-func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
-	pos := 0
+// replayJournalFile replays the valid prefix of journal file seq (contents
+// b) and returns its length, whether it ends in a seal, and whether what
+// follows is a whole entry of an earlier use of the file (recycled).
+func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed, stale bool, err error) {
+	// Offsets below are relative to entry, which starts after the length.
+	const (
+		crcAt  = 0
+		seqAt  = jeSeq - 4
+		incAt  = jeInc - 4
+		nlAt   = jeNameLen - 4
+		nameAt = journalEntryHeader - 4
+	)
 	for len(b)-pos >= 8 {
 		length := int(binary.BigEndian.Uint32(b[pos:]))
 		if length < journalEntryHeader-4 || length > len(b)-pos-4 {
 			break
 		}
 		entry := b[pos+4 : pos+4+length]
-		inc := binary.BigEndian.Uint64(entry[4:])
-		nameLen := int(binary.BigEndian.Uint16(entry[12:]))
-		if 14+nameLen > len(entry) {
+		if got := binary.BigEndian.Uint64(entry[seqAt:]); got != seq {
+			// Another file's entry: the previous use of a recycled file
+			// (or damage; the crc would not hold for this file either).
+			stale = got < seq
+			break
+		}
+		inc := binary.BigEndian.Uint64(entry[incAt:])
+		nameLen := int(binary.BigEndian.Uint16(entry[nlAt:]))
+		if nameAt+nameLen > len(entry) {
 			break
 		}
 		// The entry's crc and every batch CRC in it must hold; anything
 		// else is the torn tail of an unacknowledged group.
-		want := binary.BigEndian.Uint32(entry)
+		want := binary.BigEndian.Uint32(entry[crcAt:])
 		if nameLen == 0 {
 			if crc32c(entry[4:]) != want {
 				break
 			}
 		} else {
-			crc, ok := journalEntryCRC(entry[4:14+nameLen], entry[14+nameLen:])
+			crc, ok := journalEntryCRC(entry[4:nameAt+nameLen], entry[nameAt+nameLen:])
 			if !ok || crc != want {
 				break
 			}
-			if _, _, err := ValidateRecordSet(entry[14+nameLen:], 0); errors.Is(err, ErrCorruptBatch) {
+			if _, _, err := ValidateRecordSet(entry[nameAt+nameLen:], 0); errors.Is(err, ErrCorruptBatch) {
 				break
 			} else if err != nil {
 				// Framed and checksummed, yet not a valid record set:
 				// not a torn write. The partition goes offline below.
-				if l, ok := s.logs[string(entry[14:14+nameLen])]; ok && l.incarnation == inc {
+				if l, ok := s.logs[string(entry[nameAt:nameAt+nameLen])]; ok && l.incarnation == inc {
 					l.fail(fmt.Errorf("%w: journal entry for %s: %v", ErrOffline, l.name, err))
 				}
 				pos += 4 + length
@@ -324,14 +342,14 @@ func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 			}
 		}
 		if inc == 0 && nameLen == 0 {
-			return pos + 4 + length, true, nil // the seal
+			return pos + 4 + length, true, false, nil // the seal
 		}
 		if inc == journalPadIncarnation && nameLen == 0 {
 			pos += 4 + length // padding to a block boundary
 			continue
 		}
-		name := string(entry[14 : 14+nameLen])
-		records := entry[14+nameLen:]
+		name := string(entry[nameAt : nameAt+nameLen])
+		records := entry[nameAt+nameLen:]
 		if traceHook != nil {
 			trace("replay entry %s len %d", name, length)
 		}
@@ -342,7 +360,7 @@ func (s *Store) replayJournalFile(b []byte) (int, bool, error) {
 		}
 		pos += 4 + length
 	}
-	return pos, false, nil
+	return pos, false, stale, nil
 }
 
 // replay applies one journal entry (a validated record set): skipped if the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,10 @@ type Store struct {
 
 	ckptMu sync.Mutex // serialises checkpoints
 
+	freeMu sync.Mutex // guards free; a leaf in the lock order
+	// free lists recycled journal files (<seq>.free), oldest first.
+	free []string
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -60,6 +65,7 @@ type Store struct {
 	recoveredTruncatedBytes atomic.Int64
 	journalTornBytes        atomic.Int64
 	checkpoints             atomic.Int64
+	journalReused           atomic.Int64
 }
 
 // Stats are counters a Store keeps for metrics and tests.
@@ -70,6 +76,8 @@ type Stats struct {
 	// JournalTornBytes: bytes of torn journal tail discarded at open.
 	JournalTornBytes int64
 	Checkpoints      int64
+	// JournalReused: journal rotations that reused a recycled file.
+	JournalReused int64
 	// Durable is the last durable ticket.
 	Durable uint64
 }
@@ -80,6 +88,7 @@ func (s *Store) Stats() Stats {
 		RecoveryTruncatedBytes: s.recoveredTruncatedBytes.Load(),
 		JournalTornBytes:       s.journalTornBytes.Load(),
 		Checkpoints:            s.checkpoints.Load(),
+		JournalReused:          s.journalReused.Load(),
 		Durable:                s.commit.durable.Load(),
 	}
 }
@@ -191,11 +200,19 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		s.closeLogs()
 		return nil, err
 	}
-	if err := s.checkpoint(lastSeq); err != nil {
+	if err := s.checkpoint(lastSeq, false); err != nil {
 		s.closeLogs()
 		return nil, err
 	}
-	seq := lastSeq + 1
+	// Recycled files left by the previous run go: a recycled file is
+	// reused only under a sequence above every sequence it has held, and
+	// only this run's files are known to satisfy that.
+	freeSeq, err := s.removeFreeJournals()
+	if err != nil {
+		s.closeLogs()
+		return nil, err
+	}
+	seq := max(lastSeq, freeSeq) + 1
 	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)))
 	if err == nil {
 		err = fsys.SyncDir(path.Join(dir, journalDir))
@@ -419,7 +436,7 @@ func (s *Store) EnforceRetention() error {
 
 // Checkpoint fsyncs every log's files and records the recovery points, so a
 // restart validates nothing older.
-func (s *Store) Checkpoint() error { return s.checkpoint(0) }
+func (s *Store) Checkpoint() error { return s.checkpoint(0, false) }
 
 // maintain runs journal checkpoints, interval-policy flushes and retention.
 func (s *Store) maintain() {
@@ -431,7 +448,7 @@ func (s *Store) maintain() {
 		case <-s.stop:
 			return
 		case seq := <-s.commit.rotated:
-			if err := s.checkpoint(seq); err != nil {
+			if err := s.checkpoint(seq, true); err != nil {
 				s.logger.Warn("journal checkpoint failed", "err", err)
 			}
 			lastCheckpoint = s.now()
@@ -446,7 +463,7 @@ func (s *Store) maintain() {
 				}
 			}
 			if now.Sub(lastCheckpoint) >= s.opts.CheckpointInterval {
-				if err := s.checkpoint(0); err != nil {
+				if err := s.checkpoint(0, false); err != nil {
 					s.logger.Warn("checkpoint failed", "err", err)
 				}
 				lastCheckpoint = now
@@ -480,7 +497,10 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.commit.close()
 	s.wg.Wait()
-	err := s.checkpoint(s.commit.fileSeq)
+	err := s.checkpoint(s.commit.fileSeq, false)
+	if _, e := s.removeFreeJournals(); err == nil {
+		err = e
+	}
 	s.closeLogs()
 	return err
 }
@@ -498,8 +518,9 @@ type checkpointEntry struct {
 }
 
 // checkpoint fsyncs all logs (segments and indexes), writes the checkpoint
-// file, then deletes journal files up to journalSeq (0: none), whose entries
-// the fsynced segments now hold.
+// file, then retires journal files up to journalSeq (0: none), whose entries
+// the fsynced segments now hold: with recycle, the newest of them are kept
+// for reuse (up to journalFreeFiles), the others deleted.
 //
 // Checkpoint file format (part of the on-disk format), replaced atomically:
 //
@@ -507,7 +528,7 @@ type checkpointEntry struct {
 //	count × { nameLength:uint16 name incarnation:uint64
 //	          segmentBase:int64 position:int64 nextOffset:int64 }
 //	crc:uint32 (CRC-32C of everything before it)
-func (s *Store) checkpoint(journalSeq uint64) error {
+func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	if err := s.fatalErr(); err != nil {
@@ -554,19 +575,44 @@ func (s *Store) checkpoint(journalSeq uint64) error {
 	if err != nil {
 		return fmt.Errorf("list journal: %w", err)
 	}
-	removed := false
+	var retire []uint64
 	for _, n := range names {
 		if seq, ok := parseJournalName(n); ok && seq <= journalSeq {
-			if traceHook != nil {
-				trace("checkpoint delete %s", n)
-			}
-			if err := s.fs.Remove(path.Join(jdir, n)); err != nil {
-				return fmt.Errorf("remove journal file: %w", err)
-			}
-			removed = true
+			retire = append(retire, seq)
 		}
 	}
-	if removed {
+	slices.Sort(retire)
+	keep := 0
+	if recycle {
+		s.freeMu.Lock()
+		keep = min(len(retire), journalFreeFiles-len(s.free))
+		s.freeMu.Unlock()
+	}
+	for i, seq := range retire {
+		n := path.Join(jdir, journalName(seq))
+		if i >= len(retire)-keep {
+			// Newest last: the most recently written blocks are the ones
+			// most likely still allocated close together.
+			free := path.Join(jdir, freeJournalName(seq))
+			if traceHook != nil {
+				trace("checkpoint recycle %s", n)
+			}
+			if err := s.fs.Rename(n, free); err != nil {
+				return fmt.Errorf("recycle journal file: %w", err)
+			}
+			s.freeMu.Lock()
+			s.free = append(s.free, free)
+			s.freeMu.Unlock()
+			continue
+		}
+		if traceHook != nil {
+			trace("checkpoint delete %s", n)
+		}
+		if err := s.fs.Remove(n); err != nil {
+			return fmt.Errorf("remove journal file: %w", err)
+		}
+	}
+	if len(retire) > 0 {
 		if err := s.fs.SyncDir(jdir); err != nil {
 			return fmt.Errorf("fsync journal directory: %w", err)
 		}
@@ -574,13 +620,103 @@ func (s *Store) checkpoint(journalSeq uint64) error {
 	return nil
 }
 
-func parseJournalName(n string) (uint64, bool) {
-	v, ok := strings.CutSuffix(n, journalSuffix)
+func parseJournalName(n string) (uint64, bool) { return parseSeqName(n, journalSuffix) }
+
+func freeJournalName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, journalFreeSuffix) }
+
+func parseSeqName(n, suffix string) (uint64, bool) {
+	v, ok := strings.CutSuffix(n, suffix)
 	if !ok || len(v) != 20 {
 		return 0, false
 	}
 	seq, err := strconv.ParseUint(v, 10, 64)
 	return seq, err == nil
+}
+
+// journalFreeFiles is how many retired journal files are kept for reuse.
+// Two cover a rotation that comes before the previous checkpoint ended.
+const journalFreeFiles = 2
+
+// nextJournalFile opens the journal file for sequence seq, durably named:
+// a recycled file if one is free (size is then how far its blocks are
+// written), else a new one (size 0).
+func (s *Store) nextJournalFile(seq uint64) (f vfs.File, size int64, err error) {
+	jdir := path.Join(s.dir, journalDir)
+	name := path.Join(jdir, journalName(seq))
+	s.freeMu.Lock()
+	var old string
+	if len(s.free) > 0 {
+		old = s.free[0]
+		s.free = s.free[1:]
+	}
+	s.freeMu.Unlock()
+	if old != "" {
+		f, size, err = s.reuseJournal(old, name)
+		if err == nil {
+			return f, size, nil
+		}
+		s.logger.Warn("journal file not recycled; creating a new one", "file", old, "err", err)
+		_ = s.fs.Remove(old)
+	}
+	f, err = createJournal(s.fs, name)
+	if err == nil {
+		if err = s.fs.SyncDir(jdir); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, 0, nil
+}
+
+// reuseJournal renames the recycled file old to name and opens it.
+func (s *Store) reuseJournal(old, name string) (vfs.File, int64, error) {
+	if err := s.fs.Rename(old, name); err != nil {
+		return nil, 0, err
+	}
+	f, err := openJournal(s.fs, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	size, err := f.Size()
+	if err == nil {
+		err = s.fs.SyncDir(path.Dir(name))
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if traceHook != nil {
+		trace("journal reuse %s as %s size %d", old, name, size)
+	}
+	s.journalReused.Add(1)
+	return f, size &^ (vfs.DirectAlign - 1), nil
+}
+
+// removeFreeJournals deletes every recycled journal file and returns the
+// highest sequence any of them held.
+func (s *Store) removeFreeJournals() (uint64, error) {
+	s.freeMu.Lock()
+	s.free = nil
+	s.freeMu.Unlock()
+	jdir := path.Join(s.dir, journalDir)
+	names, err := s.fs.ReadDir(jdir)
+	if err != nil {
+		return 0, fmt.Errorf("list journal: %w", err)
+	}
+	var high uint64
+	for _, n := range names {
+		seq, ok := parseSeqName(n, journalFreeSuffix)
+		if !ok {
+			continue
+		}
+		high = max(high, seq)
+		if err := s.fs.Remove(path.Join(jdir, n)); err != nil {
+			return 0, fmt.Errorf("remove recycled journal file: %w", err)
+		}
+	}
+	return high, nil
 }
 
 func (s *Store) readCheckpoint() (map[string]checkpointEntry, error) {

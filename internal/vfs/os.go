@@ -113,6 +113,16 @@ func (OS) CreateDirect(name string) (File, error) {
 	return f, nil
 }
 
+// OpenDirect opens an existing file read-write with O_DIRECT, never
+// truncating it, or without O_DIRECT where the file system refuses it.
+func (OS) OpenDirect(name string) (File, error) {
+	f, err := openOS(name, os.O_RDWR|unix.O_DIRECT)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return openOS(name, os.O_RDWR)
+	}
+	return f, err
+}
+
 // Remove removes a file or empty directory.
 func (OS) Remove(name string) error { return os.Remove(name) }
 

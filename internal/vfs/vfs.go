@@ -65,6 +65,9 @@ type Fder interface {
 // either way.
 type DirectCreator interface {
 	CreateDirect(name string) (File, error)
+	// OpenDirect opens an existing file read-write for direct I/O, without
+	// truncating it (an ordinary open where direct I/O is refused).
+	OpenDirect(name string) (File, error)
 }
 
 // DirectAlign is the alignment direct I/O needs.
