@@ -267,7 +267,7 @@ func (s *Store) replayJournal() (uint64, error) {
 		if traceHook != nil {
 			trace("replay file %s size %d", n, len(b))
 		}
-		pos, sealed, stale, err := s.replayJournalFile(b, seq)
+		pos, sealed, err := s.replayJournalFile(b, seq)
 		if err != nil {
 			return 0, err
 		}
@@ -275,23 +275,39 @@ func (s *Store) replayJournal() (uint64, error) {
 			// Only the newest file may lack a seal; if a later file
 			// exists, it holds nothing that was acknowledged.
 			ended = true
-			// A recycled file ends where its previous use's entries
-			// begin: that is not damage. Anything else after the last
-			// valid entry is a torn write (counted up to the end of the
-			// file, so in a recycled file an upper bound).
-			if pos < len(b) && !stale {
-				s.journalTornBytes.Add(int64(len(b) - pos))
-				s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", len(b)-pos)
+			if torn := tornExtent(b, pos, seq); torn > 0 {
+				s.journalTornBytes.Add(int64(torn))
+				s.logger.Warn("journal ends in a torn entry", "file", n, "position", pos, "bytes", torn)
 			}
 		}
 	}
 	return lastSeq, nil
 }
 
+// tornExtent is how many bytes after pos, where replay of file seq stopped,
+// were written by this use of the file: up to the end of the last entry
+// that carries seq and starts at pos or at a block boundary after it (a
+// commit group starts at a block boundary, and a torn one may have lost
+// its first blocks but not later ones). What follows in a recycled file is
+// its previous use, not damage. An upper bound: a length field there may
+// itself be torn.
+func tornExtent(b []byte, pos int, seq uint64) int {
+	end := pos
+	at := func(p int) {
+		if p+journalEntryHeader <= len(b) && binary.BigEndian.Uint64(b[p+jeSeq:]) == seq {
+			end = max(end, min(len(b), p+4+int(binary.BigEndian.Uint32(b[p:]))))
+		}
+	}
+	at(pos)
+	for p := (pos + vfs.DirectAlign) &^ (vfs.DirectAlign - 1); p < len(b); p += vfs.DirectAlign {
+		at(p)
+	}
+	return end - pos
+}
+
 // replayJournalFile replays the valid prefix of journal file seq (contents
-// b) and returns its length, whether it ends in a seal, and whether what
-// follows is a whole entry of an earlier use of the file (recycled).
-func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed, stale bool, err error) {
+// b) and returns its length and whether it ends in a seal.
+func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed bool, err error) {
 	// Offsets below are relative to entry, which starts after the length.
 	const (
 		crcAt  = 0
@@ -306,10 +322,9 @@ func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed, stale 
 			break
 		}
 		entry := b[pos+4 : pos+4+length]
-		if got := binary.BigEndian.Uint64(entry[seqAt:]); got != seq {
+		if binary.BigEndian.Uint64(entry[seqAt:]) != seq {
 			// Another file's entry: the previous use of a recycled file
 			// (or damage; the crc would not hold for this file either).
-			stale = got < seq
 			break
 		}
 		inc := binary.BigEndian.Uint64(entry[incAt:])
@@ -342,7 +357,7 @@ func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed, stale 
 			}
 		}
 		if inc == 0 && nameLen == 0 {
-			return pos + 4 + length, true, false, nil // the seal
+			return pos + 4 + length, true, nil // the seal
 		}
 		if inc == journalPadIncarnation && nameLen == 0 {
 			pos += 4 + length // padding to a block boundary
@@ -360,7 +375,7 @@ func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed, stale 
 		}
 		pos += 4 + length
 	}
-	return pos, false, stale, nil
+	return pos, false, nil
 }
 
 // replay applies one journal entry (a validated record set): skipped if the
