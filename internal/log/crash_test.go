@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
@@ -84,6 +85,7 @@ func TestPowerLoss(t *testing.T) {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	var totalAcked, totalCut int64
+	reusedBefore := powerLossReused.Load()
 	first := 0
 	if v := os.Getenv("SLUICE_CRASH_ROUND"); v != "" {
 		first, _ = strconv.Atoi(v)
@@ -98,8 +100,15 @@ func TestPowerLoss(t *testing.T) {
 			t.Fatalf("crash point %d (seed %d) failed", i, seed)
 		}
 	}
-	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery", points, totalAcked, totalCut)
+	reused := powerLossReused.Load() - reusedBefore
+	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused before the crashes", points, totalAcked, totalCut, reused)
+	if points-first >= 100 && reused == 0 {
+		t.Fatal("no round reused a journal file: recycling went untested")
+	}
 }
+
+// powerLossReused counts journal file reuses in the crashed stores.
+var powerLossReused atomic.Int64
 
 func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	fs := vfs.NewMem()
@@ -145,6 +154,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	// Power loss at this instant, with the committer possibly mid-fsync.
 	fs.Crash(rng)
 	s.Abandon()
+	powerLossReused.Add(s.Stats().JournalReused)
 	fs = fs.Restart()
 	rec.mu.Lock()
 	acked := rec.acked
