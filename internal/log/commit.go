@@ -260,8 +260,17 @@ func journalEntryCRC(fixed, records []byte) (crc uint32, ok bool) {
 }
 
 // reserveLocked makes sure the current journal file has space reserved for
-// n more bytes (plus a seal).
+// n more bytes (plus a seal). On a full disk it first gives up the recycled
+// journal files.
 func (c *committer) reserveLocked(n int64) error {
+	err := c.tryReserveLocked(n)
+	if err != nil && c.store.releaseSpare(err) {
+		err = c.tryReserveLocked(n)
+	}
+	return err
+}
+
+func (c *committer) tryReserveLocked(n int64) error {
 	// Room for the entry, a seal and the padding after each.
 	need := c.filePos + n + 2*journalEntryHeader + 2*vfs.DirectAlign
 	if need <= c.fileCap {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -244,7 +245,12 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (A
 	}
 
 	pos := seg.written.Load()
-	if _, err := seg.file.WriteAt(records, pos); err != nil {
+	_, err := seg.file.WriteAt(records, pos)
+	if err != nil && l.store.releaseSpare(err) {
+		l.undoWriteLocked(seg, pos)
+		_, err = seg.file.WriteAt(records, pos)
+	}
+	if err != nil {
 		l.undoWriteLocked(seg, pos)
 		return AppendResult{}, fmt.Errorf("append to %s: %w", l.name, err)
 	}
@@ -637,6 +643,17 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool) {
 	l.dirDirty = true
 }
 
+// errIndexNoSpace marks an index file write that failed for lack of space.
+var errIndexNoSpace = errors.New("no space to write an index file")
+
+// indexSpaceErr marks ENOSPC from persisting index files.
+func indexSpaceErr(err error) error {
+	if err != nil && errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %w", errIndexNoSpace, err)
+	}
+	return err
+}
+
 // syncFiles fsyncs every segment written since its last sync (and the
 // directory if entries changed), then records the recovery point captured
 // before the syncs. With indexes, it also persists and fsyncs changed index
@@ -673,7 +690,7 @@ func (l *Log) syncFiles(indexes bool) error {
 			}
 		}
 		if err == nil && indexes && !s.removed.Load() {
-			err = s.persistIndexes(true)
+			err = indexSpaceErr(s.persistIndexes(true))
 		}
 		s.release()
 	}
@@ -686,7 +703,7 @@ func (l *Log) syncFiles(indexes bool) error {
 				continue
 			}
 			if len(s.offsets.entries()) != s.persistedOffset || len(s.times.entries()) != s.persistedTime {
-				err = s.persistIndexes(true)
+				err = indexSpaceErr(s.persistIndexes(true))
 			}
 			s.release()
 			if err != nil {
@@ -700,6 +717,13 @@ func (l *Log) syncFiles(indexes bool) error {
 		}
 	}
 	if err != nil {
+		// Index files are rebuilt from the segments when needed; failing
+		// to write one for lack of space only postpones this checkpoint
+		// (the recovery point stays where it was). Everything else here
+		// is an fsync or directory failure, and fatal.
+		if errors.Is(err, errIndexNoSpace) {
+			return err
+		}
 		l.store.setFatal(err)
 		return err
 	}

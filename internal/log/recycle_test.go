@@ -2,7 +2,9 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
@@ -221,5 +223,115 @@ func TestJournalRecycledTailNotTorn(t *testing.T) {
 	}
 	if st := s2.Stats(); st.JournalTornBytes != 0 {
 		t.Fatalf("a recycled file's previous use was counted as torn: %+v", st)
+	}
+}
+
+// TestDiskFullReleasesRecycledJournals: on a full disk the recycled journal
+// files are given up before an append fails: the append that hit ENOSPC
+// succeeds on the space they held.
+func TestDiskFullReleasesRecycledJournals(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{JournalCheckpointBytes: 8192, RetentionCheckInterval: -1})
+	defer s.Close()
+	l, err := s.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := func() int {
+		names, err := fs.ReadDir("/data/" + journalDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, name := range names {
+			if strings.HasSuffix(name, journalFreeSuffix) {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; free() == 0; i++ {
+		if i > 5000 {
+			t.Fatal("no journal file was retired for reuse")
+		}
+		r, err := l.Append(makeBatch(3, 500, int64(i), byte(i)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+	}
+	fs.SetCapacity(fs.Used()) // not a byte left
+	next := l.NextOffset()
+	r, err := l.Append(makeBatch(3, 500, 1, 9), 0)
+	if err != nil {
+		t.Fatalf("append on a full disk with recycled journal files kept: %v", err)
+	}
+	waitDurable(t, s, r.Ticket)
+	if l.NextOffset() != next+3 || l.Err() != nil {
+		t.Fatalf("next offset %d (want %d), log err %v", l.NextOffset(), next+3, l.Err())
+	}
+	if n := free(); n != 0 {
+		t.Fatalf("%d recycled journal files kept on a full disk", n)
+	}
+}
+
+// TestCheckpointOnFullDiskNotFatal: a checkpoint that cannot write its file
+// or an index file for lack of space fails alone: the store stays up, the
+// previous checkpoint and the journal stand, and once space returns
+// appends and checkpoints work again and a reopen finds every batch.
+func TestCheckpointOnFullDiskNotFatal(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{RetentionCheckInterval: -1})
+	l, err := s.Open("t-0", Config{IndexIntervalBytes: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]byte
+	appendOne := func(i int) error {
+		b := makeBatch(2, 300, int64(i), byte(i))
+		r, err := l.Append(b, 0)
+		if err != nil {
+			return err
+		}
+		waitDurable(t, s, r.Ticket)
+		want = append(want, b)
+		return nil
+	}
+	for i := range 50 {
+		if err := appendOne(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.SetCapacity(fs.Used()) // not a byte left
+	err = s.Checkpoint()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("checkpoint on a full disk: %v, want ENOSPC", err)
+	}
+	if e := s.fatalErr(); e != nil {
+		t.Fatalf("store failed on a full disk: %v", e)
+	}
+	fs.SetCapacity(0)
+	for i := 50; i < 60; i++ {
+		if err := appendOne(i); err != nil {
+			t.Fatalf("append after space returned: %v", err)
+		}
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatalf("checkpoint after space returned: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openMem(t, fs.Restart(), StoreOptions{})
+	defer s2.Close()
+	l2, _ := s2.Open("t-0", Config{})
+	got := readAll(t, l2, 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d batches after reopen, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs", i)
+		}
 	}
 }

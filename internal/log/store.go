@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
@@ -562,7 +563,18 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	if traceHook != nil {
 		trace("checkpoint write seq %d", journalSeq)
 	}
-	if err := writeFileAtomic(s.fs, s.dir, checkpointFile, b); err != nil {
+	err := writeFileAtomic(s.fs, s.dir, checkpointFile, b)
+	if err != nil && s.releaseSpare(err) {
+		err = writeFileAtomic(s.fs, s.dir, checkpointFile, b)
+	}
+	if err != nil && errors.Is(err, syscall.ENOSPC) {
+		// The previous checkpoint file stands and the journal files it
+		// needs are kept: a full disk postpones checkpoints, it does not
+		// fail the store.
+		_ = s.fs.Remove(path.Join(s.dir, checkpointFile+".tmp"))
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if err != nil {
 		s.setFatal(fmt.Errorf("write checkpoint: %w", err))
 		return s.fatalErr()
 	}
@@ -692,6 +704,28 @@ func (s *Store) reuseJournal(old, name string) (vfs.File, int64, error) {
 	}
 	s.journalReused.Add(1)
 	return f, size &^ (vfs.DirectAlign - 1), nil
+}
+
+// releaseSpare gives the recycled journal files' space back when err is
+// ENOSPC, and reports whether it removed any (so the caller may retry once).
+func (s *Store) releaseSpare(err error) bool {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return false
+	}
+	s.freeMu.Lock()
+	free := s.free
+	s.free = nil
+	s.freeMu.Unlock()
+	removed := 0
+	for _, f := range free {
+		if s.fs.Remove(f) == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		s.logger.Warn("disk full: removed recycled journal files to make room", "files", removed)
+	}
+	return removed > 0
 }
 
 // removeFreeJournals deletes every recycled journal file and returns the
