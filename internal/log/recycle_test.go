@@ -116,15 +116,7 @@ func TestJournalRecycledAcrossCrash(t *testing.T) {
 	if l2.Err() != nil {
 		t.Fatalf("log offline: %v", l2.Err())
 	}
-	got := readAll(t, l2, 0)
-	if len(got) != len(want) {
-		t.Fatalf("%d batches after the crash, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("batch %d differs after the crash", i)
-		}
-	}
+	sameBatches(t, readAll(t, l2, 0), want, "the crash")
 	names, err := fs.ReadDir("/data/" + journalDir)
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +167,7 @@ func TestJournalRecycledOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := readAll(t, l2, 0)
-	if len(got) != len(want) {
-		t.Fatalf("%d batches after reopen, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("batch %d differs after reopen", i)
-		}
-	}
+	sameBatches(t, readAll(t, l2, 0), want, "reopen")
 	if st := s2.Stats(); st.JournalTornBytes != 0 || st.RecoveryTruncatedBytes != 0 {
 		t.Fatalf("nothing was torn, yet: %+v", st)
 	}
@@ -325,13 +309,18 @@ func TestCheckpointOnFullDiskNotFatal(t *testing.T) {
 	s2 := openMem(t, fs.Restart(), StoreOptions{})
 	defer s2.Close()
 	l2, _ := s2.Open("t-0", Config{})
-	got := readAll(t, l2, 0)
+	sameBatches(t, readAll(t, l2, 0), want, "reopen")
+}
+
+// sameBatches fails unless got holds exactly the batches of want, in order.
+func sameBatches(t *testing.T, got, want [][]byte, when string) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("%d batches after reopen, want %d", len(got), len(want))
+		t.Fatalf("%d batches after %s, want %d", len(got), when, len(want))
 	}
 	for i := range got {
 		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("batch %d differs", i)
+			t.Fatalf("batch %d differs after %s", i, when)
 		}
 	}
 }
