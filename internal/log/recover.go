@@ -271,6 +271,12 @@ func (s *Store) replayJournal() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
+		if pos == 0 && oldFormatJournal(b) {
+			// Its entries would be skipped as another file's: refuse
+			// rather than drop acknowledged records.
+			return 0, fmt.Errorf("%w: journal file %s was written by an earlier sluice (journal entries without a file sequence): "+
+				"start that version once on this data directory (a clean shutdown leaves no journal), then upgrade", ErrStorage, n)
+		}
 		if !sealed {
 			// Only the newest file may lack a seal; if a later file
 			// exists, it holds nothing that was acknowledged.
@@ -303,6 +309,27 @@ func tornExtent(b []byte, pos int, seq uint64) int {
 		at(p)
 	}
 	return end - pos
+}
+
+// oldFormatJournal reports whether b starts with a whole, checksummed
+// record entry of the journal format before file sequences (an 18-byte
+// header: length, crc, incarnation, name length, name).
+func oldFormatJournal(b []byte) bool {
+	const header = 18
+	if len(b) < header {
+		return false
+	}
+	length := int(binary.BigEndian.Uint32(b))
+	if length < header-4 || length > len(b)-4 {
+		return false
+	}
+	entry := b[4 : 4+length]
+	nameLen := int(binary.BigEndian.Uint16(entry[12:]))
+	if nameLen == 0 || header-4+nameLen > len(entry) {
+		return false
+	}
+	crc, ok := journalEntryCRC(entry[4:header-4+nameLen], entry[header-4+nameLen:])
+	return ok && crc == binary.BigEndian.Uint32(entry)
 }
 
 // replayJournalFile replays the valid prefix of journal file seq (contents

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"syscall"
@@ -322,5 +323,58 @@ func sameBatches(t *testing.T, got, want [][]byte, when string) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Fatalf("batch %d differs after %s", i, when)
 		}
+	}
+}
+
+// TestOldFormatJournalRefused: a journal written before entries carried
+// their file's sequence would end replay at its first entry, silently
+// dropping acknowledged records; the store refuses to open instead.
+func TestOldFormatJournalRefused(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{})
+	if _, err := s.Open("t-0", Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// One entry of the old format: length, crc, incarnation, name length,
+	// name, records.
+	name := "t-0"
+	records := makeBatch(2, 100, 1, 1)
+	const header = 18
+	e := make([]byte, header+len(name)+len(records))
+	binary.BigEndian.PutUint32(e[0:], uint32(len(e)-4))
+	binary.BigEndian.PutUint64(e[8:], 12345)
+	binary.BigEndian.PutUint16(e[16:], uint16(len(name)))
+	copy(e[header:], name)
+	copy(e[header+len(name):], records)
+	crc, ok := journalEntryCRC(e[8:header+len(name)], records)
+	if !ok {
+		t.Fatal("bad test batch")
+	}
+	binary.BigEndian.PutUint32(e[4:], crc)
+	f, err := fs.Create("/data/" + journalDir + "/" + journalName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(e, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Sync()
+	f.Close()
+	fs.SyncDir("/data/" + journalDir)
+
+	if s2, err := OpenStore(fs, "/data", StoreOptions{}); err == nil {
+		s2.Close()
+		t.Fatal("a journal of the old format was opened (and its entries dropped)")
+	} else if !strings.Contains(err.Error(), "earlier sluice") {
+		t.Fatalf("open: %v, want the old-format error", err)
+	}
+	// Zeros (a fresh file) are not mistaken for the old format; nor is a
+	// recycled file's previous use (TestJournalStaleEntriesNotReplayed
+	// opens one).
+	if !oldFormatJournal(e) || oldFormatJournal(make([]byte, 4096)) {
+		t.Fatal("oldFormatJournal misjudges")
 	}
 }
