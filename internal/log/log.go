@@ -722,6 +722,12 @@ func (l *Log) syncFiles(indexes bool) error {
 		// (the recovery point stays where it was). Everything else here
 		// is an fsync or directory failure, and fatal.
 		if errors.Is(err, errIndexNoSpace) {
+			if dirDirty {
+				// Not synced yet: the next checkpoint must do it.
+				l.mu.Lock()
+				l.dirDirty = true
+				l.mu.Unlock()
+			}
 			return err
 		}
 		l.store.setFatal(err)
