@@ -603,8 +603,7 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	for i, seq := range retire {
 		n := path.Join(jdir, journalName(seq))
 		if i >= len(retire)-keep {
-			// Newest last: the most recently written blocks are the ones
-			// most likely still allocated close together.
+			// The newest retired files are the ones kept.
 			free := path.Join(jdir, freeJournalName(seq))
 			if traceHook != nil {
 				trace("checkpoint recycle %s", n)
