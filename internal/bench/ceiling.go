@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,4 +135,105 @@ func readCeiling(dir string) (int64, float64, error) {
 		f.Close()
 	}
 	return total, time.Since(start).Seconds(), nil
+}
+
+// fsyncFloorRing is the size of the file the fsync floor overwrites in a
+// ring: written once before the run, like a recycled journal file, so each
+// fdatasync is a device flush and no file system metadata.
+const fsyncFloorRing = 64 << 20
+
+// fsyncFloor is the (b) counterpart of the disk ceiling: the latency an
+// ideal group committer on this disk would give at rate bytes per second.
+// Records of size bytes fall due on the same fixed schedule as in (b);
+// each cycle writes every record due so far (4 KiB-aligned, direct I/O
+// where the file system allows it) and fdatasyncs; a record's latency runs
+// from its due time to the end of the fdatasync that covered it. No
+// network, no broker, no clients, no segment files: what is left is the
+// disk's flush latency and the wait for the cycle in progress, so the gap
+// between this and a broker's p99 is the broker's (and its clients') own.
+// The first warmup of records is left out, as in (b).
+func fsyncFloor(dir string, rate float64, size int, dur, warmup time.Duration) Result {
+	r := Result{Workload: WLatency, Target: "ceiling-fsync", Label: "ceiling-fsync", RateMBps: rate / 1e6, RecordSize: size,
+		Settings: "ideal group commit: records due on the (b) schedule, each cycle one 4 KiB-aligned write of all records due + fdatasync, 64 MiB pre-written file overwritten in a ring"}
+	name := filepath.Join(dir, fmt.Sprintf("fsync-floor-%d", os.Getpid()))
+	defer os.Remove(name)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC|unix.O_DIRECT, 0o600)
+	direct := err == nil
+	if !direct {
+		f, err = os.OpenFile(name, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer f.Close()
+	if !direct {
+		r.Settings += " (no direct I/O here: buffered writes)"
+	}
+	buf := alignedBlock(1 << 20)
+	for off := int64(0); off < fsyncFloorRing; off += int64(len(buf)) {
+		if _, err := f.WriteAt(buf, off); err != nil {
+			r.Error = err.Error()
+			return r
+		}
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	hist := &Histogram{}
+	sched := NewSchedule(time.Now(), rate/float64(size))
+	end := sched.Start.Add(dur)
+	var next uint64
+	var pos, written int64
+	for {
+		now := time.Now()
+		if now.After(end) {
+			break
+		}
+		due := sched.Due(now)
+		if due == next {
+			time.Sleep(time.Until(sched.Intended(next)))
+			continue
+		}
+		n := (int64(due-next)*int64(size) + 4095) &^ 4095
+		for n > 0 {
+			m := min(n, int64(len(buf)))
+			if pos+m > fsyncFloorRing {
+				pos = 0
+			}
+			if _, err := f.WriteAt(buf[:m], pos); err != nil {
+				r.Error = err.Error()
+				return r
+			}
+			pos += m
+			n -= m
+			written += m
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			r.Error = err.Error()
+			return r
+		}
+		done := time.Now()
+		for i := next; i < due; i++ {
+			if t := sched.Intended(i); t.Sub(sched.Start) >= warmup {
+				hist.Record(done.Sub(t))
+			}
+		}
+		next = due
+	}
+	r.Records, r.Bytes, r.Seconds = next, int64(next)*int64(size), dur.Seconds()
+	r.MBps = float64(r.Bytes) / r.Seconds / 1e6
+	r.Latency = summarize(hist)
+	return r
+}
+
+// alignedBlock returns n bytes at a 4096-byte aligned address (direct I/O).
+func alignedBlock(n int) []byte {
+	b := make([]byte, n+4096)
+	off := 0
+	if rem := int(uintptr(unsafe.Pointer(&b[0])) & 4095); rem != 0 {
+		off = 4096 - rem
+	}
+	return b[off : off+n : off+n]
 }

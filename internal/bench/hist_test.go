@@ -161,6 +161,8 @@ func TestReportRendering(t *testing.T) {
 	}
 	rep.add(Result{Workload: WLatency, Target: "sluice", RateMBps: 50, Latency: sl})
 	rep.add(Result{Workload: WLatency, Target: "nats", RateMBps: 50, Latency: &Latency{P50ms: 1, P99ms: 20, P999ms: 30, MaxMs: 40}})
+	// A machine floor, not a peer: it must not be "the best peer" of (b).
+	rep.add(Result{Workload: WLatency, Target: "ceiling-fsync", RateMBps: 50, Latency: &Latency{P50ms: 0.25, P99ms: 0.5, P999ms: 1, MaxMs: 2}})
 	rep.add(Result{Workload: WScaling, Target: "sluice", Partitions: 16, MBps: 100})
 	rep.add(Result{Workload: WScaling, Target: "sluice", Partitions: 1024, MBps: 60})
 	rep.add(Result{Workload: WIdle, Target: "sluice", Partitions: 10000, Extra: map[string]float64{"rss_per_partition_bytes": 4096}})
@@ -173,11 +175,12 @@ func TestReportRendering(t *testing.T) {
 		"| redis-always | error: boom | – |",
 		fmt.Sprintf("| 50 MB/s | sluice | %.2f | %.2f | %.2f | 10.00 | – | – |", sl.P50ms, sl.P99ms, sl.P999ms),
 		fmt.Sprintf("| 50 MB/s | nats | 1.00 | 20.00 | 30.00 | 40.00 | %.2f | – |", sl.P99ms/20),
+		fmt.Sprintf("| 50 MB/s | ceiling-fsync | 0.25 | 0.50 | 1.00 | 2.00 | %.2f | – |", sl.P99ms/0.5),
 		"- rabbitmq: rabbitmq-server not found",
 		"| (a) sluice >= 4x NATS JetStream (default sync) | 5.00x (400.0 vs 80.0 MB/s) | **yes** |",
 		"| (a) sluice >= 10x NATS JetStream (sync always) | 8.00x (400.0 vs 50.0 MB/s) | **no** |",
 		"| (a) sluice >= 60% of the disk ceiling (fdatasync group commit) | 80% (400.0 vs 500.0 MB/s) | **yes** |",
-		fmt.Sprintf("sluice p99 %.2f ms, best peer nats 20.00 ms | **yes** |", sl.P99ms),
+		fmt.Sprintf("sluice p99 %.2f ms, best peer nats 20.00 ms (ideal group commit on this disk: p99 0.50 ms) | **yes** |", sl.P99ms),
 		"| (c) catch-up >= 1 GB/s or >= 80% of the page-cache read ceiling | not measured | not measured |",
 		"60% (60.0 vs 100.0 MB/s) | **no** |",
 		"4.0 KiB per partition (10000 partitions) | **yes** |",
@@ -192,5 +195,27 @@ func TestReportRendering(t *testing.T) {
 	}
 	if err := WriteChart(rep, t.TempDir()+"/c.png"); err != nil {
 		t.Errorf("chart: %v", err)
+	}
+}
+
+// TestFsyncFloor runs the ideal group committer briefly: every record due
+// after the warm-up is timed, at about the asked rate.
+func TestFsyncFloor(t *testing.T) {
+	const rate, size = 2e6, 1024
+	dur, warm := 600*time.Millisecond, 100*time.Millisecond
+	r := fsyncFloor(t.TempDir(), rate, size, dur, warm)
+	if r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	l := r.Latency
+	if l == nil || l.P50ms <= 0 || l.MaxMs < l.P99ms || l.P99ms < l.P50ms {
+		t.Fatalf("implausible latency %+v", l)
+	}
+	due := rate / size * dur.Seconds()
+	if float64(r.Records) < due*0.9 || float64(r.Records) > due*1.1 {
+		t.Errorf("%d records, want about %.0f", r.Records, due)
+	}
+	if want := rate / size * (dur - warm).Seconds(); float64(l.Count) < want*0.8 || float64(l.Count) > want*1.1 {
+		t.Errorf("%d records timed, want about %.0f (warm-up left out)", l.Count, want)
 	}
 }

@@ -168,6 +168,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				r.RateMBps = rate
 				rep.add(r)
 			}
+			if cfg.Ceiling {
+				dur := min(cfg.LatencyDuration, 15*time.Second)
+				warm := min(cfg.Warmup, dur/4)
+				fmt.Fprintf(cfg.Out, "  ceiling: ideal group commit at %g MB/s for %v (first %v left out)\n", rate, dur, warm)
+				fl := fsyncFloor(cfg.WorkDir, rate*1e6, cfg.RecordSize, dur+warm, warm)
+				fl.RateMBps = rate
+				fmt.Fprintf(cfg.Out, "  %s\n", fl.summary())
+				rep.add(fl)
+			}
 		}
 	}
 	if want[WCatchup] {
