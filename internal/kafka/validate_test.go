@@ -216,7 +216,13 @@ func TestValidateCompressedBomb(t *testing.T) {
 	for name, bomb := range bombs {
 		validateCompressed(bomb, 1<<20) // warm the pools
 		var err error
-		n := allocated(func() { err = validateCompressed(bomb, 1<<20) })
+		// The least of three runs: a GC between the warm-up and the
+		// measured run empties sync.Pools, and the decoder state they
+		// held is allocated again once (seen once for zstd: 4.6 MB).
+		n := ^uint64(0)
+		for range 3 {
+			n = min(n, allocated(func() { err = validateCompressed(bomb, 1<<20) }))
+		}
 		t.Logf("%s (%d bytes): %v, %d bytes allocated", name, len(bomb), err, n)
 		if err != errInflateTooBig {
 			t.Errorf("%s: %v, want errInflateTooBig", name, err)

@@ -14,7 +14,9 @@ import (
 )
 
 // TestDiskFull: ENOSPC on append (segment or journal) is returned, leaves the
-// log consistent, and appends succeed again once space returns.
+// log consistent, and appends succeed again once space returns. Under fsync
+// small appends are held in memory until a chunk gathers (tailFile), so the
+// appends here are large enough to fill one.
 func TestDiskFull(t *testing.T) {
 	for _, policy := range []DurabilityKind{DurabilityFsync, DurabilityNone} {
 		t.Run(fmt.Sprint("policy=", policy), func(t *testing.T) {
@@ -34,7 +36,7 @@ func TestDiskFull(t *testing.T) {
 			fs.SetCapacity(fs.Used() + 300)
 			failures := 0
 			for i := 0; i < 10; i++ {
-				if _, err := l.Append(makeBatch(2, 100, 1, 9), 0); err != nil {
+				if _, err := l.Append(makeBatch(8, 1200, 1, 9), 0); err != nil {
 					if !errors.Is(err, syscall.ENOSPC) {
 						t.Fatalf("append on a full disk: %v, want ENOSPC", err)
 					}

@@ -245,10 +245,13 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (A
 	}
 
 	pos := seg.written.Load()
-	_, err := seg.file.WriteAt(records, pos)
+	// Bytes the journal will hold may wait in memory to be written with
+	// others (tailFile); the other policies write through.
+	hold := l.cfg.Durability.Kind == DurabilityFsync && !l.store.commit.perFile
+	err := seg.file.appendAt(records, pos, hold)
 	if err != nil && l.store.releaseSpare(err) {
 		l.undoWriteLocked(seg, pos)
-		_, err = seg.file.WriteAt(records, pos)
+		err = seg.file.appendAt(records, pos, hold)
 	}
 	if err != nil {
 		l.undoWriteLocked(seg, pos)
@@ -315,6 +318,10 @@ func (l *Log) maybeRollLocked(now time.Time, incoming int64) error {
 
 func (l *Log) rollLocked(now time.Time) error {
 	old := l.active
+	// A sealed segment gets no more appends: write out what it holds. If
+	// that fails the bytes stay held (and readable) and the next
+	// checkpoint's Sync writes them or reports why not.
+	_ = old.file.flush()
 	// The time index's last entry records the segment's largest timestamp,
 	// so retention and timestamp lookups survive a restart.
 	if ts := old.maxTS.Load(); ts >= 0 {
@@ -322,7 +329,7 @@ func (l *Log) rollLocked(now time.Time) error {
 			old.times.add(timeEntry{ts: ts, rel: uint32(old.maxTSOffset.Load() - old.base)})
 		}
 	}
-	seg, err := createSegment(l.store.fs, l.dir, l.nextOffset.Load(), now)
+	seg, err := createSegment(l.store.fs, l.dir, l.nextOffset.Load(), now, &l.store.tailBudget)
 	if err != nil {
 		return fmt.Errorf("%w: roll %s: %v", ErrStorage, l.name, err)
 	}
@@ -414,7 +421,17 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 		if pos == first {
 			seg.release()
 		} else {
-			res.Regions = append(res.Regions, Region{File: seg.file, Pos: first, Len: pos - first})
+			// Bytes already in the file are read from it directly (sendfile);
+			// only the tail still held in memory goes through the tailFile.
+			if fl := seg.file.flushed.Load(); fl > first {
+				end := min(pos, fl)
+				res.Regions = append(res.Regions, Region{File: seg.file.raw(), Pos: first, Len: end - first})
+				if end < pos {
+					res.Regions = append(res.Regions, Region{File: seg.file, Pos: end, Len: pos - end})
+				}
+			} else {
+				res.Regions = append(res.Regions, Region{File: seg.file, Pos: first, Len: pos - first})
+			}
 			res.segments = append(res.segments, seg)
 			res.Bytes += pos - first
 		}
@@ -643,13 +660,14 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool) {
 	l.dirDirty = true
 }
 
-// errIndexNoSpace marks an index file write that failed for lack of space.
-var errIndexNoSpace = errors.New("no space to write an index file")
+// errNoSpace marks a segment or index file write at a checkpoint that
+// failed for lack of space: the checkpoint is postponed, the store goes on.
+var errNoSpace = errors.New("no space to write a segment or index file")
 
 // indexSpaceErr marks ENOSPC from persisting index files.
 func indexSpaceErr(err error) error {
 	if err != nil && errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w: %w", errIndexNoSpace, err)
+		return fmt.Errorf("%w: %w", errNoSpace, err)
 	}
 	return err
 }
@@ -683,11 +701,16 @@ func (l *Log) syncFiles(indexes bool) error {
 	l.mu.Unlock()
 
 	var err error
+	var resync []*segment
 	for _, s := range dirty {
 		if err == nil && !s.removed.Load() {
 			if e := s.file.Sync(); e != nil {
 				err = fmt.Errorf("fsync %s: %w", s.path(segmentSuffix), e)
 			}
+		}
+		if err != nil && errors.Is(err, errNoSpace) {
+			// Not written (or not reached): the next checkpoint must.
+			resync = append(resync, s)
 		}
 		if err == nil && indexes && !s.removed.Load() {
 			err = indexSpaceErr(s.persistIndexes(true))
@@ -717,17 +740,21 @@ func (l *Log) syncFiles(indexes bool) error {
 		}
 	}
 	if err != nil {
-		// Index files are rebuilt from the segments when needed; failing
-		// to write one for lack of space only postpones this checkpoint
-		// (the recovery point stays where it was). Everything else here
-		// is an fsync or directory failure, and fatal.
-		if errors.Is(err, errIndexNoSpace) {
+		// Held segment bytes are in the journal, and index files are
+		// rebuilt from the segments when needed: failing to write either
+		// for lack of space only postpones this checkpoint (the recovery
+		// point stays where it was, the journal is kept). Everything else
+		// here is an fsync or directory failure, and fatal.
+		if errors.Is(err, errNoSpace) {
+			l.mu.Lock()
 			if dirDirty {
 				// Not synced yet: the next checkpoint must do it.
-				l.mu.Lock()
 				l.dirDirty = true
-				l.mu.Unlock()
 			}
+			for _, s := range resync {
+				s.unsynced = true
+			}
+			l.mu.Unlock()
 			return err
 		}
 		l.store.setFatal(err)

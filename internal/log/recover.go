@@ -85,7 +85,12 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 		if err != nil {
 			return fail(fmt.Errorf("open segment %d of %s: %w", base, name, err))
 		}
-		seg.file = f
+		tf, err := newTailFile(f, &s.tailBudget)
+		if err != nil {
+			f.Close()
+			return fail(fmt.Errorf("open segment %d of %s: %w", base, name, err))
+		}
+		seg.file = tf
 		seg.refs.Store(1)
 		seg.maxTS.Store(-1)
 		seg.maxTSOffset.Store(-1)
@@ -156,7 +161,7 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 		}
 	}
 	if len(segs) == 0 {
-		seg, err := createSegment(s.fs, dir, int64(start), s.now())
+		seg, err := createSegment(s.fs, dir, int64(start), s.now(), &s.tailBudget)
 		if err != nil {
 			return nil, err
 		}

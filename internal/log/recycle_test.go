@@ -249,13 +249,14 @@ func TestDiskFullReleasesRecycledJournals(t *testing.T) {
 	kept := free()
 	fs.SetCapacity(fs.Used()) // not a byte left
 	next := l.NextOffset()
-	r, err := l.Append(makeBatch(3, 500, 1, 9), 0)
+	// Larger than tailChunk, so the segment is written now, not held.
+	r, err := l.Append(makeBatch(80, 1000, 1, 9), 0)
 	if err != nil {
 		t.Fatalf("append on a full disk with recycled journal files kept: %v", err)
 	}
 	waitDurable(t, s, r.Ticket)
-	if l.NextOffset() != next+3 || l.Err() != nil {
-		t.Fatalf("next offset %d (want %d), log err %v", l.NextOffset(), next+3, l.Err())
+	if l.NextOffset() != next+80 || l.Err() != nil {
+		t.Fatalf("next offset %d (want %d), log err %v", l.NextOffset(), next+80, l.Err())
 	}
 	// The files kept before the disk filled are gone. (A checkpoint still
 	// running may retire newer ones meanwhile: that needs no space.)

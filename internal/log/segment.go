@@ -62,7 +62,7 @@ func (e *CorruptionError) Unwrap() []error { return []error{ErrOffline, e.Err} }
 type segment struct {
 	dir  string
 	base int64
-	file vfs.File
+	file *tailFile
 	fs   vfs.FS
 
 	written atomic.Int64 // bytes of whole batches in the file
@@ -120,7 +120,7 @@ func (s *segment) release() {
 }
 
 // createSegment creates an empty segment file.
-func createSegment(fs vfs.FS, dir string, base int64, now time.Time) (*segment, error) {
+func createSegment(fs vfs.FS, dir string, base int64, now time.Time, budget *atomic.Int64) (*segment, error) {
 	s := &segment{dir: dir, base: base, fs: fs, created: now}
 	f, err := fs.Create(s.path(segmentSuffix))
 	if err != nil {
@@ -133,7 +133,12 @@ func createSegment(fs vfs.FS, dir string, base int64, now time.Time) (*segment, 
 			return nil, fmt.Errorf("create segment %d: %w", base, err)
 		}
 	}
-	s.file = f
+	tf, err := newTailFile(f, budget)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create segment %d: %w", base, err)
+	}
+	s.file = tf
 	s.next.Store(base)
 	s.maxTS.Store(-1)
 	s.maxTSOffset.Store(-1)

@@ -59,6 +59,10 @@ type Store struct {
 	// free lists recycled journal files (<seq>.free), oldest first.
 	free []string
 
+	// tailBudget is how many bytes of segment write buffers are left to
+	// lend (tailfile.go).
+	tailBudget atomic.Int64
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 
@@ -148,6 +152,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		logs: make(map[string]*Log), creating: make(map[string]chan struct{}),
 		stop: make(chan struct{}),
 	}
+	s.tailBudget.Store(tailBudget)
 	s.commit = &committer{
 		store: s, perFile: opts.PerFileSync,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -320,7 +325,7 @@ func (s *Store) createLog(name string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create log %s: %w", name, err)
 	}
-	seg, err := createSegment(s.fs, dir, 0, s.now())
+	seg, err := createSegment(s.fs, dir, 0, s.now(), &s.tailBudget)
 	if err != nil {
 		return nil, err
 	}
