@@ -205,7 +205,7 @@ func TestJournalRecycledTailNotTorn(t *testing.T) {
 	defer s2.Close()
 	l2, _ := s2.Open("t-0", Config{})
 	if l2.NextOffset() != int64(n) {
-		t.Fatalf("next offset %d after reopen, want %d", l2.NextOffset(), n)
+		t.Fatalf("next offset %d after reopen, want %d; err %v stats %+v", l2.NextOffset(), n, l2.Err(), s2.Stats())
 	}
 	if st := s2.Stats(); st.JournalTornBytes != 0 {
 		t.Fatalf("a recycled file's previous use was counted as torn: %+v", st)
@@ -384,5 +384,41 @@ func TestOldFormatJournalRefused(t *testing.T) {
 	// opens one).
 	if !oldFormatJournal(e) || oldFormatJournal(make([]byte, 4096)) {
 		t.Fatal("oldFormatJournal misjudges")
+	}
+}
+
+// TestCheckpointAbortsWhenStoreFails: a store that fails while a
+// checkpoint is running writes no checkpoint. One that did would leave out
+// every log it had not reached (their Err reports the store's failure),
+// and the journal files it then retires would take those logs'
+// acknowledged entries with them (seen as lost records after a restart).
+func TestCheckpointAbortsWhenStoreFails(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{RetentionCheckInterval: -1})
+	defer s.Abandon()
+	for _, name := range []string{"a-0", "b-0"} {
+		l, err := s.Open(name, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := l.Append(makeBatch(2, 100, 1, 'x'), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+	}
+	before := s.Stats().Checkpoints
+	traceHook = func(format string, args ...any) {
+		if strings.HasPrefix(format, "syncFiles") && len(args) > 0 && args[0] == "a-0" {
+			s.setFatal(errors.New("test: store failed during the checkpoint"))
+		}
+	}
+	err := s.Checkpoint()
+	traceHook = nil
+	if err == nil {
+		t.Fatal("checkpoint succeeded although the store failed while it ran")
+	}
+	if got := s.Stats().Checkpoints; got != before {
+		t.Fatalf("%d checkpoints written, want %d", got, before)
 	}
 }

@@ -546,7 +546,13 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	b = binary.BigEndian.AppendUint32(b, 0)
 	count := 0
 	for _, l := range logs {
-		if l.Err() != nil {
+		// A store that failed (or is being abandoned) while this
+		// checkpoint ran must not write one: the logs it would leave out
+		// would lose their journal entries with the files it retires.
+		if err := s.fatalErr(); err != nil {
+			return err
+		}
+		if l.failed.Load() != nil {
 			continue // offline logs keep no recovery point: they rescan
 		}
 		if err := l.syncFiles(true); err != nil {
@@ -562,6 +568,9 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 		b = binary.BigEndian.AppendUint64(b, uint64(rp.pos))
 		b = binary.BigEndian.AppendUint64(b, uint64(rp.next))
 		count++
+	}
+	if err := s.fatalErr(); err != nil {
+		return err
 	}
 	binary.BigEndian.PutUint32(b[8:], uint32(count))
 	b = binary.BigEndian.AppendUint32(b, crc32c(b))
