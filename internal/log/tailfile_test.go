@@ -298,15 +298,7 @@ func TestHeldBytesReplayedAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := readAll(t, l, 0)
-	if len(after) != len(before) {
-		t.Fatalf("%d batches after the crash, %d before", len(after), len(before))
-	}
-	for i := range before {
-		if !bytes.Equal(before[i], after[i]) {
-			t.Fatalf("batch %d differs after the crash", i)
-		}
-	}
+	sameBatches(t, readAll(t, l, 0), before, "the crash")
 }
 
 // TestCheckpointCannotWriteHeldBytes: a checkpoint that cannot write a
