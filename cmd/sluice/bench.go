@@ -40,6 +40,7 @@ func runBench(args []string) int {
 	scale := fs.String("scale-partitions", "", "partition counts of the scaling runs (default 1,16,256,1024)")
 	idle := fs.Int("idle-partitions", 0, "partitions of the idle-RSS run (default 10000)")
 	producers := fs.Int("producers", 0, "producers of the throughput runs (default 4)")
+	linger := fs.Duration("linger", time.Millisecond, "linger of the Kafka producers (the default is the OpenMessaging Benchmark Kafka driver's; 0 sends at once)")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the disk and loopback ceilings")
 	out := fs.String("out", "bench-results", "directory for results.json, results.md, results.png and the sluice CPU profiles")
 	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput, latency, catch-up and scaling runs to --out")
@@ -140,6 +141,11 @@ func runBench(args []string) int {
 	if *producers > 0 {
 		cfg.Producers = *producers
 	}
+	if *linger < 0 {
+		fmt.Fprintf(os.Stderr, "sluice bench: bad --linger %v\n", *linger)
+		return 2
+	}
+	cfg.Linger = *linger
 	cfg.Ceiling = !*noCeiling
 	cfg.Out = os.Stdout
 	cfg.WorkDir = *workDir

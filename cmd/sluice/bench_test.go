@@ -72,6 +72,9 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("%s/%s: %s", r.Workload, r.Target, r.Error)
 		}
 		seen[r.Workload] = true
+		if r.Target == "sluice" && !strings.Contains(r.Settings, "linger 1 ms") {
+			t.Errorf("%s: settings %q do not state the producers' linger", r.Workload, r.Settings)
+		}
 		switch r.Workload {
 		case bench.WThroughput, bench.WScaling, bench.WCatchup, bench.WFanout:
 			if r.Bytes <= 0 || r.MBps <= 0 {
@@ -108,6 +111,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"-rates", "0"},
 		{"-catchup-bytes", "lots"},
 		{"-scale-partitions", "1,x"},
+		{"-linger", "-1ms"},
 		{"extra"},
 	} {
 		if code := runBench(args); code != 2 {

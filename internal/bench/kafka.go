@@ -12,13 +12,16 @@ import (
 )
 
 // kafkaDriver drives a Kafka-protocol broker (sluice) with franz-go:
-// acks=all, idempotent producers, no linger, records placed on the
-// partition the workload names.
+// acks=all, idempotent producers with the configured linger, records
+// placed on the partition the workload names.
 type kafkaDriver struct {
-	addr string
+	addr   string
+	linger time.Duration
 }
 
-func newKafkaDriver(addr string) *kafkaDriver { return &kafkaDriver{addr: addr} }
+func newKafkaDriver(addr string, linger time.Duration) *kafkaDriver {
+	return &kafkaDriver{addr: addr, linger: linger}
+}
 
 func (k *kafkaDriver) Setup(ctx context.Context, topic string, partitions int) error {
 	// Creating 10,000 partitions durably takes a while on a busy disk:
@@ -48,7 +51,7 @@ func (k *kafkaDriver) NewProducer(ctx context.Context) (Producer, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(k.linger),
 		kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.MaxBufferedRecords(8192),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),

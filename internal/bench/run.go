@@ -50,6 +50,10 @@ type Config struct {
 	Warmup          time.Duration // left out of latency histograms
 	RecordSize      int
 	Producers       int
+	// Linger is the Kafka producers' linger (franz-go ProducerLinger,
+	// linger.ms in the Java client). The default, 1 ms, is the producer
+	// setting of the OpenMessaging Benchmark's Kafka driver.
+	Linger          time.Duration
 	Partitions      int
 	RatesMBps       []float64
 	CatchupBytes    int64
@@ -79,7 +83,7 @@ func Quick() Config {
 	return Config{
 		Workloads: AllWorkloads, Peers: AllPeers, Ceiling: true,
 		Duration: 8 * time.Second, LatencyDuration: 8 * time.Second, Warmup: 2 * time.Second,
-		RecordSize: 1024, Producers: 4, Partitions: 16,
+		RecordSize: 1024, Producers: 4, Partitions: 16, Linger: time.Millisecond,
 		RatesMBps:    []float64{10, 50},
 		CatchupBytes: 256 << 20, ScalePartitions: []int{1, 16, 256, 1024},
 		IdlePartitions: 10000, FanoutGroups: 4, Settle: 2 * time.Second,
@@ -230,15 +234,26 @@ type target struct {
 func sluiceTarget(cfg Config) target {
 	return target{
 		name:     "sluice",
-		settings: "durability=fsync (ack after fdatasync, group commit), franz-go acks=all, idempotent, linger 0",
+		settings: "durability=fsync (ack after fdatasync, group commit), franz-go acks=all, idempotent, " + lingerSetting(cfg.Linger),
 		start: func(ctx context.Context, dir, prof string) (*Process, Driver, error) {
 			p, err := cfg.StartSluice(ctx, dir, prof)
 			if err != nil {
 				return nil, nil, err
 			}
-			return p, newKafkaDriver(p.Addr), nil
+			return p, newKafkaDriver(p.Addr, cfg.Linger), nil
 		},
 	}
+}
+
+// lingerSetting states the producers' linger in a target's settings.
+func lingerSetting(d time.Duration) string {
+	if d == time.Millisecond {
+		return "linger 1 ms (the OpenMessaging Benchmark Kafka driver's setting)"
+	}
+	if d == 0 {
+		return "linger 0"
+	}
+	return "linger " + d.String()
 }
 
 // runOne starts t fresh in its own data directory, runs fn while the
