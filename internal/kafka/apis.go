@@ -15,8 +15,9 @@ type api struct {
 	min, max int16
 	handle   handlerFunc
 	// keepsFrame: the handler reads the request's []byte fields only until
-	// it completes the slot, so the frame buffer can be pooled again after
-	// the response is written.
+	// it completes the slot (or calls slot.releaseFrame, as Produce does
+	// once its appends are done), so the frame buffer can be pooled again
+	// after the response is written.
 	keepsFrame bool
 }
 

@@ -73,3 +73,61 @@ func TestMappedFrameReuse(t *testing.T) {
 		t.Fatal("a heap buffer was taken back as a mapping")
 	}
 }
+
+// TestMappedFrameClasses: a frame reuses a larger kept mapping, and a large
+// mapping given back displaces smaller ones rather than being unmapped.
+func TestMappedFrameClasses(t *testing.T) {
+	m := &mappedFrames{live: map[*byte]struct{}{}}
+	defer func() {
+		for _, l := range m.free {
+			for _, p := range l {
+				_ = unix.Munmap(*p)
+			}
+		}
+	}()
+	big := m.get(16 << 20)
+	if big == nil {
+		t.Skip("SKIPPING: no anonymous mapping on this machine")
+	}
+	base := unsafe.SliceData(*big)
+	m.put(big)
+	small := m.get(1<<20 + 1) // 2 MiB class; only the 16 MiB mapping is kept
+	if unsafe.SliceData(*small) != base || len(*small) != 1<<20+1 {
+		t.Fatal("a kept larger mapping was not reused for a smaller frame")
+	}
+	m.put(small)
+
+	// Fill the cache with 2 MiB mappings (the 16 MiB one is kept too).
+	var twos []*[]byte
+	for m.cached+len(twos)*(2<<20) < mappedCacheBytes {
+		p := m.get(2 << 20)
+		if p == nil {
+			t.Fatal("mmap failed")
+		}
+		if unsafe.SliceData(*p) == base {
+			defer m.put(p) // the 16 MiB mapping: live until the end
+			continue
+		}
+		twos = append(twos, p)
+	}
+	for _, p := range twos {
+		m.put(p)
+	}
+	if m.cached > mappedCacheBytes {
+		t.Fatalf("cache holds %d bytes, limit %d", m.cached, mappedCacheBytes)
+	}
+	bigAgain := m.get(32 << 20)
+	if bigAgain == nil {
+		t.Fatal("mmap failed")
+	}
+	b2 := unsafe.SliceData(*bigAgain)
+	m.put(bigAgain)
+	if m.cached > mappedCacheBytes {
+		t.Fatalf("cache holds %d bytes, limit %d", m.cached, mappedCacheBytes)
+	}
+	got := m.get(20 << 20)
+	if unsafe.SliceData(*got) != b2 {
+		t.Fatal("a 32 MiB mapping given back to a full cache was unmapped instead of displacing smaller ones")
+	}
+	m.put(got)
+}

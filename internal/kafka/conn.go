@@ -105,6 +105,15 @@ func (sl *slot) respond(resp kmsg.Response) {
 	sl.complete()
 }
 
+// releaseFrame gives the request's frame back before the slot completes,
+// for a handler that is done with the request's bytes early.
+func (sl *slot) releaseFrame() {
+	if sl.frame != nil {
+		putBuf(sl.frame)
+		sl.frame = nil
+	}
+}
+
 func (sl *slot) recycle() {
 	if sl.frame != nil {
 		putBuf(sl.frame)

@@ -120,6 +120,13 @@ func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
 			w.appended = append(w.appended, rp)
 		}
 	}
+	// The records are in the log now (Append copied them into the segment
+	// and the journal) and the response holds nothing of the request's
+	// bytes (kmsg copies strings): the frame goes back to the pool while
+	// the appends wait for their fsync. Held until the response was
+	// written, frames outnumbered the mapping cache (bigframe.go) and
+	// every sixth one was read into fresh memory.
+	sl.releaseFrame()
 	if r.Acks == 0 {
 		sl.noResponse = true
 		sl.closeConn = failed

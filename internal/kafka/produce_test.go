@@ -3,6 +3,8 @@ package kafka
 import (
 	"bytes"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +188,44 @@ func TestProduceMayUseFullRequestSize(t *testing.T) {
 	resp := c.request(produceRequest(9, -1, "big", 0, makeBatch(100, bytes.Repeat([]byte{'b'}, 1000)))).(*kmsg.ProduceResponse)
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("error %d", code)
+	}
+}
+
+// TestProduceFrameReleasedBeforeFsync: a Produce frame read into a mapping
+// goes back to the pool once the appends are done, not when the response
+// is written after the fsync, so a connection's frames in flight do not
+// outgrow the mapping cache (bigframe.go).
+func TestProduceFrameReleasedBeforeFsync(t *testing.T) {
+	mem := vfs.NewMem()
+	var armed atomic.Bool
+	liveAtSync := atomic.Int64{}
+	liveAtSync.Store(-1)
+	mem.SetSyncFault(func(name string) error {
+		if strings.HasSuffix(name, ".wal") && armed.CompareAndSwap(true, false) {
+			// The commit of the produce below: give the handler time to
+			// finish, then count the mappings still in use.
+			time.Sleep(200 * time.Millisecond)
+			bigFrames.mu.Lock()
+			liveAtSync.Store(int64(len(bigFrames.live)))
+			bigFrames.mu.Unlock()
+		}
+		return nil
+	})
+	ts := startServer(t, withFS(mem))
+	ts.createTopic("big", 1)
+	b := makeBatch(200, bytes.Repeat([]byte{'x'}, 1000)) // ~200 KiB: a mapped frame
+	c := ts.dial()
+	defer c.close()
+	armed.Store(true)
+	r := c.request(produceRequest(9, -1, "big", 0, b)).(*kmsg.ProduceResponse)
+	if code := r.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce: error %d", code)
+	}
+	switch got := liveAtSync.Load(); got {
+	case -1:
+		t.Fatal("the produce's journal fsync was not seen")
+	case 0:
+	default:
+		t.Fatalf("%d frame mappings still held while the produce waited for its fsync, want 0", got)
 	}
 }
