@@ -25,12 +25,13 @@ import (
 // mapping that does not fit in the cache displaces smaller ones: frame
 // sizes spread over many classes (at 1,024 partitions in `sluice bench`
 // (e), 128 KiB to 16 MiB over eight classes), and with each class kept
-// apart the small ones crowded out the big ones, so one frame in eight
+// apart the small ones crowded out the big ones: with frames also held
+// until their response (handle_produce.go), one frame in five to eight
 // was read into a fresh mapping and the broker took ~11,000 page faults
 // a second (perf), each costly on a virtual machine. Only Produce frames
 // take this path: the produce handler copies what it keeps (into the
 // segment and the journal), so nothing refers to the frame once its
-// request is answered — a mapping may be unmapped then. Where mmap fails
+// appends are done — a mapping may be unmapped then. Where mmap fails
 // (vm.overcommit_memory=2, map count), readFrame falls back to the heap.
 const (
 	mappedMinShift   = 17       // 128 KiB: the smallest mapping class
@@ -62,11 +63,8 @@ func (m *mappedFrames) get(n int) *[]byte {
 	}
 	m.mu.Lock()
 	for s := shift; s <= mappedMaxShift; s++ {
-		if l := len(m.free[s]); l > 0 {
-			p := m.free[s][l-1]
-			m.free[s][l-1] = nil
-			m.free[s] = m.free[s][:l-1]
-			m.cached -= cap(*p)
+		if len(m.free[s]) > 0 {
+			p := m.popLocked(s)
 			m.live[unsafe.SliceData(*p)] = struct{}{}
 			m.mu.Unlock()
 			*p = (*p)[:n]
@@ -83,6 +81,17 @@ func (m *mappedFrames) get(n int) *[]byte {
 	m.live[unsafe.SliceData(b)] = struct{}{}
 	m.mu.Unlock()
 	*p = (*p)[:n]
+	return p
+}
+
+// popLocked takes the last kept mapping of class s (not empty) out of the
+// cache.
+func (m *mappedFrames) popLocked(s int) *[]byte {
+	l := len(m.free[s])
+	p := m.free[s][l-1]
+	m.free[s][l-1] = nil
+	m.free[s] = m.free[s][:l-1]
+	m.cached -= cap(*p)
 	return p
 }
 
@@ -104,12 +113,7 @@ func (m *mappedFrames) put(p *[]byte) bool {
 	var drop []*[]byte
 	for s := mappedMinShift; s < shift && m.cached+c > mappedCacheBytes; s++ {
 		for len(m.free[s]) > 0 && m.cached+c > mappedCacheBytes {
-			l := len(m.free[s])
-			q := m.free[s][l-1]
-			m.free[s][l-1] = nil
-			m.free[s] = m.free[s][:l-1]
-			m.cached -= cap(*q)
-			drop = append(drop, q)
+			drop = append(drop, m.popLocked(s))
 		}
 	}
 	kept := m.cached+c <= mappedCacheBytes

@@ -124,8 +124,8 @@ func handleProduce(c *conn, sl *slot, req kmsg.Request, _ *header) {
 	// and the journal) and the response holds nothing of the request's
 	// bytes (kmsg copies strings): the frame goes back to the pool while
 	// the appends wait for their fsync. Held until the response was
-	// written, frames outnumbered the mapping cache (bigframe.go) and
-	// every sixth one was read into fresh memory.
+	// written, frames outnumbered the mapping cache (bigframe.go) and one
+	// in five to eight was read into fresh memory.
 	sl.releaseFrame()
 	if r.Acks == 0 {
 		sl.noResponse = true
