@@ -111,16 +111,24 @@ func TestTailFileHoldsSmallAppends(t *testing.T) {
 	}
 }
 
-// TestTailFileReadAcrossBoundary reads every range that straddles the
-// point where the file ends and memory begins.
-func TestTailFileReadAcrossBoundary(t *testing.T) {
-	tf, _, _ := newTestTail(t, tailBudget)
+// newSplitTail returns a tailFile whose first 3,000 bytes are in the file
+// and the next 2,000 held in memory (pattern bytes).
+func newSplitTail(t *testing.T) (*tailFile, vfs.File) {
+	t.Helper()
+	tf, raw, _ := newTestTail(t, tailBudget)
 	if err := tf.appendAt(pattern(0, 3000), 0, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := tf.appendAt(pattern(3000, 2000), 3000, true); err != nil {
 		t.Fatal(err)
 	}
+	return tf, raw
+}
+
+// TestTailFileReadAcrossBoundary reads every range that straddles the
+// point where the file ends and memory begins.
+func TestTailFileReadAcrossBoundary(t *testing.T) {
+	tf, _ := newSplitTail(t)
 	for from := 2990; from < 3010; from++ {
 		for n := 1; n < 30; n++ {
 			p := make([]byte, n)
@@ -138,13 +146,7 @@ func TestTailFileReadAcrossBoundary(t *testing.T) {
 
 // TestTailFileTruncate cuts held bytes, and file bytes below start.
 func TestTailFileTruncate(t *testing.T) {
-	tf, raw, _ := newTestTail(t, tailBudget)
-	if err := tf.appendAt(pattern(0, 3000), 0, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := tf.appendAt(pattern(3000, 2000), 3000, true); err != nil {
-		t.Fatal(err)
-	}
+	tf, raw := newSplitTail(t)
 	if err := tf.Truncate(4000); err != nil {
 		t.Fatal(err)
 	}
