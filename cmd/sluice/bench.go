@@ -219,6 +219,12 @@ func runBench(args []string) int {
 	}
 	os.Remove(filepath.Join(*out, "results.partial.json"))
 	md := rep.Markdown()
+	if ctx.Err() != nil {
+		// Interrupted: what finished is written, the rest is marked not run,
+		// and the exit status says the run is incomplete.
+		fmt.Printf("\n%s\ninterrupted after %v; partial results in %s/results.{json,md,png}\n", md, time.Since(start).Round(time.Second), *out)
+		return 130
+	}
 	fmt.Printf("\n%s\nfinished in %v; results in %s/results.{json,md,png}\n", md, time.Since(start).Round(time.Second), *out)
 	return 0
 }

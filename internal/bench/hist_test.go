@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -217,5 +219,40 @@ func TestFsyncFloor(t *testing.T) {
 	}
 	if want := rate / size * (dur - warm).Seconds(); float64(l.Count) < want*0.8 || float64(l.Count) > want*1.1 {
 		t.Errorf("%d records timed, want about %.0f (warm-up left out)", l.Count, want)
+	}
+}
+
+// TestRunStopsWhenInterrupted: once the context is cancelled (SIGINT or
+// SIGTERM in `sluice bench`), the harness starts no further broker and
+// measures no ceiling; every run left is reported as not run.
+func TestRunStopsWhenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Quick()
+	cfg.Peers = nil
+	cfg.WorkDir = t.TempDir()
+	starts := 0
+	cfg.StartSluice = func(context.Context, string, string) (*Process, error) {
+		starts++
+		cancel() // the signal arrives while the first broker starts
+		return nil, errors.New("interrupted while starting")
+	}
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if starts != 1 {
+		t.Errorf("sluice started %d times after the interrupt, want 1 start in all", starts)
+	}
+	if len(rep.Results) < 2 {
+		t.Fatalf("%d results, want one per run the workloads ask for", len(rep.Results))
+	}
+	for i, r := range rep.Results {
+		if strings.HasPrefix(r.Target, "ceiling") {
+			t.Errorf("ceiling %s measured after the interrupt", r.Target)
+		}
+		if i > 0 && r.Error != errInterrupted {
+			t.Errorf("result %d (%s %s): error %q, want %q", i, r.Workload, r.Target, r.Error, errInterrupted)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				sluiceA = &rr
 			}
 		}
-		if cfg.Ceiling {
+		if cfg.Ceiling && ctx.Err() == nil {
 			n := int64(1 << 30)
 			if sluiceA != nil && sluiceA.Bytes < n {
 				n = sluiceA.Bytes
@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				r.RateMBps = rate
 				rep.add(r)
 			}
-			if cfg.Ceiling {
+			if cfg.Ceiling && ctx.Err() == nil {
 				dur := min(cfg.LatencyDuration, 15*time.Second)
 				warm := min(cfg.Warmup, dur/4)
 				fmt.Fprintf(cfg.Out, "  ceiling: ideal group commit at %g MB/s for %v (first %v left out)\n", rate, dur, warm)
@@ -256,9 +256,18 @@ func lingerSetting(d time.Duration) string {
 	return "linger " + d.String()
 }
 
+// errInterrupted is the error of every run the harness skipped because it
+// was interrupted.
+const errInterrupted = "not run: interrupted"
+
 // runOne starts t fresh in its own data directory, runs fn while the
 // broker's CPU and RSS are sampled, and stops it.
 func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn func(Driver, *Process) (Result, error)) Result {
+	if ctx.Err() != nil {
+		// Interrupted (SIGINT/SIGTERM): start nothing more; the report
+		// keeps what finished.
+		return Result{Workload: workload, Target: t.name, Settings: t.settings, Error: errInterrupted}
+	}
 	dir, err := os.MkdirTemp(cfg.WorkDir, t.name+"-")
 	if err != nil {
 		return Result{Workload: workload, Target: t.name, Error: err.Error()}
