@@ -79,6 +79,14 @@ type StoreOptions struct {
 	// PerFileSync replaces the shared journal by one fsync per dirty segment
 	// file per group commit. Kept for measurement (see DESIGN.md).
 	PerFileSync bool
+	// JournalLog makes the journal the log (journalseg.go): every append
+	// is written once, to the journal, and segments refer to its entries
+	// instead of copying them. Every durability policy then goes through
+	// the journal: fsync-policy appends complete after the group's fsync,
+	// the others at once, and all become readable after the group's fsync.
+	// A data directory used with it must keep using it (OpenStore refuses
+	// otherwise). Ignored with PerFileSync.
+	JournalLog bool
 }
 
 // Logger is the subset of *slog.Logger the log uses.

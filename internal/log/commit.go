@@ -88,6 +88,9 @@ type committer struct {
 	// Journal mode.
 	file    vfs.File
 	fileSeq uint64
+	// jf is the current file as journal-backed segments see it (journal-log
+	// mode only; nil otherwise).
+	jf *jfile
 	// filePos is the journal position after the last entry added (written
 	// or still in buf); bufStart is the file position of buf[0]; fileCap is
 	// how far the file's space is reserved.
@@ -174,26 +177,31 @@ func (c *committer) padLocked() {
 	c.filePos += int64(pad)
 }
 
-// createJournal creates a journal file, for direct I/O where possible.
-func createJournal(fsys vfs.FS, name string) (vfs.File, error) {
-	if d, ok := fsys.(vfs.DirectCreator); ok {
+// createJournal creates a journal file, for direct I/O where possible and
+// wanted (not in journal-log mode, whose journal serves reads and so goes
+// through the page cache).
+func createJournal(fsys vfs.FS, name string, direct bool) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok && direct {
 		return d.CreateDirect(name)
 	}
 	return fsys.Create(name)
 }
 
 // openJournal opens an existing journal file for overwriting, for direct
-// I/O where possible.
-func openJournal(fsys vfs.FS, name string) (vfs.File, error) {
-	if d, ok := fsys.(vfs.DirectCreator); ok {
+// I/O where possible and wanted.
+func openJournal(fsys vfs.FS, name string, direct bool) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok && direct {
 		return d.OpenDirect(name)
 	}
 	return fsys.OpenRW(name)
 }
 
 // add records an fsync-policy append of records to l, whose high watermark
-// becomes next once durable. Called with l.mu held.
-func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
+// becomes next once durable. Called with l.mu held. In journal-log mode jb
+// is the active segment's data and segPos where records start in it: the
+// entry becomes its chunk here, under c.mu, so no cycle can publish the
+// high watermark before the chunk exists.
+func (c *committer) add(l *Log, records []byte, next int64, jb *jbFile, segPos int64) (Ticket, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -219,6 +227,9 @@ func (c *committer) add(l *Log, records []byte, next int64) (Ticket, error) {
 		copy(b[journalEntryHeader+len(l.name):], records)
 		crc, _ := journalEntryCRC(b[8:journalEntryHeader+len(l.name)], records) // validated: frames
 		binary.BigEndian.PutUint32(b[4:], crc)
+		if jb != nil {
+			jb.add(chunk{pos: segPos, jf: c.jf, jpos: c.filePos + int64(journalEntryHeader+len(l.name)), n: int64(len(records))})
+		}
 		c.filePos += int64(n)
 	}
 	c.appended++
@@ -339,6 +350,7 @@ func (c *committer) run() {
 // dirty segment file in per-file mode) and publishes the results.
 func (c *committer) runCycle() {
 	var next vfs.File
+	var nextJF *jfile
 	var nextSeq uint64
 	var nextCap int64
 	if !c.perFile && c.rotationDue() {
@@ -350,6 +362,9 @@ func (c *committer) runCycle() {
 			c.store.logger.Warn("journal rotation postponed", "err", err)
 		} else {
 			next, nextCap = f, size
+			if c.store.journalLog {
+				nextJF = c.store.addJFile(nextSeq, f, 1)
+			}
 		}
 	}
 
@@ -362,7 +377,7 @@ func (c *committer) runCycle() {
 		hws = append(hws, l.pendingHW)
 		l.inCycle = false
 	}
-	file := c.file
+	file, jf := c.file, c.jf
 	var rotatedSeq uint64
 	if next != nil {
 		c.sealLocked()
@@ -375,6 +390,7 @@ func (c *committer) runCycle() {
 		// A recycled file's blocks up to its size are written already: no
 		// reservation needed there.
 		c.file, c.fileSeq, c.filePos, c.bufStart, c.fileCap = next, nextSeq, 0, 0, nextCap
+		c.jf = nextJF
 	}
 	c.mu.Unlock()
 
@@ -393,6 +409,8 @@ func (c *committer) runCycle() {
 			if len(buf) > 0 {
 				if _, e := file.WriteAt(buf, bufStart); e != nil {
 					err = fmt.Errorf("journal write: %w", e)
+				} else if jf != nil {
+					jf.written.Store(bufStart + int64(len(buf)))
 				}
 			}
 			if err == nil {
@@ -417,7 +435,11 @@ func (c *committer) runCycle() {
 		c.durable.Store(target)
 	}
 	if next != nil {
-		file.Close()
+		if jf != nil {
+			jf.release() // the segments holding chunks in it keep it open
+		} else {
+			file.Close()
+		}
 		if err == nil {
 			select {
 			case c.rotated <- rotatedSeq:
@@ -433,12 +455,19 @@ func (c *committer) runCycle() {
 // (reserveLocked always keeps room for it).
 func (c *committer) sealLocked() {
 	var b [journalEntryHeader]byte
-	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
-	binary.BigEndian.PutUint64(b[jeSeq:], c.fileSeq)
-	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
+	encodeSeal(b[:], c.fileSeq)
 	c.growLocked(journalEntryHeader)
 	c.buf = append(c.buf, b[:]...)
 	c.filePos += journalEntryHeader
+}
+
+// encodeSeal writes the seal entry of journal file seq into b
+// (journalEntryHeader bytes).
+func encodeSeal(b []byte, seq uint64) {
+	clear(b)
+	binary.BigEndian.PutUint32(b[0:], journalEntryHeader-4)
+	binary.BigEndian.PutUint64(b[jeSeq:], seq)
+	binary.BigEndian.PutUint32(b[4:], crc32c(b[8:]))
 }
 
 // notify completes the waiters whose tickets are durable (or all of them,
@@ -489,7 +518,9 @@ func (c *committer) close() {
 	close(c.stop)
 	<-c.done
 	c.notify(c.durable.Load(), ErrClosed)
-	if c.file != nil {
+	if c.jf != nil {
+		c.jf.release()
+	} else if c.file != nil {
 		c.file.Close()
 	}
 }

@@ -115,60 +115,107 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	rec := &ackRecorder{acked: map[string]map[int64][]byte{}}
 	tl := &bufLogger{}
 	opts := StoreOptions{JournalCheckpointBytes: int64(2048 + rng.IntN(16384)), RetentionCheckInterval: -1, Logger: tl}
-	if rng.IntN(4) == 0 {
+	switch rng.IntN(4) {
+	case 0:
 		opts.PerFileSync = true
+	case 1, 2:
+		opts.JournalLog = true
 	}
-	trace("=== round %d start", round)
-	s, err := OpenStore(fs, "/data", opts)
-	if err != nil {
-		t.Fatalf("round %d: open: %v", round, err)
-	}
+	// deleted: per log, the offset below which DeleteRecords or retention
+	// dropped data; it must not come back.
+	deleted := map[string]int64{}
+	// acked holds every batch acknowledged in any life of the store.
+	acked := map[string]map[int64][]byte{}
 	nlogs := 1 + rng.IntN(4)
-	logs := make([]*Log, nlogs)
-	for i := range logs {
-		cfg := Config{SegmentBytes: int64(1024 + rng.IntN(8192)), IndexIntervalBytes: int32(64 + rng.IntN(1024))}
-		if logs[i], err = s.Open(fmt.Sprintf("p-%d", i), cfg); err != nil {
-			t.Fatalf("round %d: open log: %v", round, err)
+	cfgs := make([]Config, nlogs)
+	for i := range cfgs {
+		cfgs[i] = Config{SegmentBytes: int64(1024 + rng.IntN(8192)), IndexIntervalBytes: int32(64 + rng.IntN(1024))}
+		if opts.JournalLog && rng.IntN(2) == 0 {
+			cfgs[i].RetentionBytes = int64(2048 + rng.IntN(16384))
 		}
 	}
-	steps := 1 + rng.IntN(60)
-	for step := 0; step < steps; step++ {
-		switch op := rng.IntN(20); {
-		case op == 0:
-			_ = s.Checkpoint()
-		case op == 1:
-			// Wait for everything so far, so later crashes test durable
-			// data rather than only in-flight data.
-			_ = s.Sync()
-		default:
-			l := logs[rng.IntN(nlogs)]
-			b := makeBatch(1+rng.IntN(8), rng.IntN(300), int64(step), byte(rng.Uint32()))
-			res, err := l.Append(b, 0)
-			if err != nil {
-				t.Fatalf("round %d: append: %v", round, err)
+	// Journal-log stores live several times: journal files outlive a
+	// restart there, and the next recovery must still read past them.
+	lives := 1
+	if opts.JournalLog {
+		lives += rng.IntN(3)
+	}
+	for life := 0; life < lives; life++ {
+		trace("=== round %d life %d start", round, life)
+		s, err := OpenStore(fs, "/data", opts)
+		if err != nil {
+			t.Fatalf("round %d life %d: open: %v", round, life, err)
+		}
+		if life > 0 {
+			checkAcked(t, round, fs, s, tl, opts, acked, deleted)
+		}
+		logs := make([]*Log, nlogs)
+		for i := range logs {
+			if logs[i], err = s.Open(fmt.Sprintf("p-%d", i), cfgs[i]); err != nil {
+				t.Fatalf("round %d: open log: %v", round, err)
 			}
-			s.WhenDurable(res.Ticket, &ackNotifier{rec: rec, log: l.name, base: res.BaseOffset, batch: b})
 		}
-	}
-	trace("=== round %d crash", round)
-	// Power loss at this instant, with the committer possibly mid-fsync.
-	fs.Crash(rng)
-	s.Abandon()
-	powerLossReused.Add(s.Stats().JournalReused)
-	fs = fs.Restart()
-	rec.mu.Lock()
-	acked := rec.acked
-	rec.acked = nil
-	rec.mu.Unlock()
-
-	if rng.IntN(5) == 0 {
-		// A second power loss during recovery.
-		s2, err := OpenStore(fs, "/data", opts)
+		steps := 1 + rng.IntN(60)
+		for step := 0; step < steps; step++ {
+			switch op := rng.IntN(20); {
+			case op == 0:
+				_ = s.Checkpoint()
+			case op == 1:
+				// Wait for everything so far, so later crashes test durable
+				// data rather than only in-flight data.
+				_ = s.Sync()
+			case op == 2 && opts.JournalLog:
+				// Drop a prefix: journal files may go, and recovery must
+				// neither lose what is left nor bring back what was dropped.
+				l := logs[rng.IntN(nlogs)]
+				if hw := l.HighWatermark(); hw > 0 {
+					to := rng.Int64N(hw + 1)
+					if _, err := l.DeleteRecords(to); err == nil {
+						deleted[l.name] = max(deleted[l.name], to)
+					}
+				}
+			case op == 3 && opts.JournalLog:
+				_ = s.EnforceRetention()
+				for _, l := range logs {
+					deleted[l.name] = max(deleted[l.name], l.LogStartOffset())
+				}
+			default:
+				l := logs[rng.IntN(nlogs)]
+				b := makeBatch(1+rng.IntN(8), rng.IntN(300), int64(step), byte(rng.Uint32()))
+				res, err := l.Append(b, 0)
+				if err != nil {
+					t.Fatalf("round %d: append: %v", round, err)
+				}
+				s.WhenDurable(res.Ticket, &ackNotifier{rec: rec, log: l.name, base: res.BaseOffset, batch: b})
+			}
+		}
+		trace("=== round %d crash", round)
+		// Power loss at this instant, with the committer possibly mid-fsync.
 		fs.Crash(rng)
-		if err == nil {
-			s2.Abandon()
-		}
+		s.Abandon()
+		powerLossReused.Add(s.Stats().JournalReused)
 		fs = fs.Restart()
+		rec.mu.Lock()
+		for name, m := range rec.acked {
+			if acked[name] == nil {
+				acked[name] = map[int64][]byte{}
+			}
+			for base, b := range m {
+				acked[name][base] = b
+			}
+		}
+		rec.acked = map[string]map[int64][]byte{}
+		rec.mu.Unlock()
+
+		if rng.IntN(5) == 0 {
+			// A second power loss during recovery.
+			s2, err := OpenStore(fs, "/data", opts)
+			fs.Crash(rng)
+			if err == nil {
+				s2.Abandon()
+			}
+			fs = fs.Restart()
+		}
 	}
 	trace("=== round %d final open", round)
 	s3, err := OpenStore(fs, "/data", opts)
@@ -176,9 +223,20 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		t.Fatalf("round %d: recovery failed: %v", round, err)
 	}
 	defer s3.Close()
+	n := checkAcked(t, round, fs, s3, tl, opts, acked, deleted)
+	st := s3.Stats()
+	return n, st.RecoveryTruncatedBytes + st.JournalTornBytes
+}
+
+// checkAcked checks that a recovered store holds every acknowledged batch
+// not deleted on purpose, and that deleted data stayed deleted. It returns
+// the number of batches checked.
+func checkAcked(t *testing.T, round int, fs *vfs.Mem, s *Store, tl *bufLogger, opts StoreOptions,
+	acked map[string]map[int64][]byte, deleted map[string]int64) int {
+	t.Helper()
 	n := 0
 	for name, batches := range acked {
-		l, ok := s3.Lookup(name)
+		l, ok := s.Lookup(name)
 		if !ok {
 			t.Fatalf("round %d: log %s with %d acknowledged batches is gone", round, name, len(batches))
 		}
@@ -186,23 +244,28 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 			tl.dump(t)
 			t.Fatalf("round %d: log %s offline: %v", round, name, err)
 		}
+		if start := l.LogStartOffset(); start < deleted[name] {
+			t.Fatalf("round %d: log %s starts at %d after data below %d was deleted", round, name, start, deleted[name])
+		}
 		got := map[int64][]byte{}
 		for _, b := range readAll(t, l, l.LogStartOffset()) {
 			h, _ := ParseHeader(b)
 			got[h.BaseOffset] = b
 		}
 		for base, want := range batches {
+			if h, _ := ParseHeader(want); h.LastOffset() < deleted[name] {
+				continue
+			}
 			if !bytes.Equal(got[base], want) {
 				dumpStore(t, fs, "/data")
 				tl.dump(t)
-				t.Fatalf("round %d: acknowledged batch at %s/%d lost or changed (log next %d, start %d, %d batches served, stats %+v, perfile %v)",
-					round, name, base, l.NextOffset(), l.LogStartOffset(), len(got), s3.Stats(), opts.PerFileSync)
+				t.Fatalf("round %d: acknowledged batch at %s/%d lost or changed (log next %d, start %d, %d batches served, stats %+v, perfile %v, journal log %v)",
+					round, name, base, l.NextOffset(), l.LogStartOffset(), len(got), s.Stats(), opts.PerFileSync, opts.JournalLog)
 			}
 			n++
 		}
 	}
-	st := s3.Stats()
-	return n, st.RecoveryTruncatedBytes + st.JournalTornBytes
+	return n
 }
 
 func dumpStore(t *testing.T, fs *vfs.Mem, dir string) {

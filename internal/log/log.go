@@ -179,8 +179,9 @@ func (l *Log) SetConfig(cfg Config) {
 	l.maxBatch.Store(cfg.MaxBatchBytes)
 	l.fsyncMode.Store(cfg.Durability.Kind == DurabilityFsync)
 	l.mu.Unlock()
-	if cfg.Durability.Kind != DurabilityFsync {
-		// Appends are durable at once under the other policies.
+	if cfg.Durability.Kind != DurabilityFsync && !l.store.journalLog {
+		// Appends are durable at once under the other policies (in
+		// journal-log mode they become readable with the group's fsync).
 		l.publishHW(l.nextOffset.Load())
 	}
 }
@@ -203,13 +204,13 @@ func (l *Log) Append(records []byte, leaderEpoch int32) (AppendResult, error) {
 	if _, _, err := ValidateRecordSet(records, l.maxBatch.Load()); err != nil {
 		return AppendResult{}, err
 	}
-	return l.appendValidated(records, leaderEpoch, false)
+	return l.appendValidated(records, leaderEpoch, false, jloc{})
 }
 
 // appendValidated appends a validated record set. With replay, the set
 // comes from the journal at recovery: offsets are already assigned and it is
-// durable already.
-func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (AppendResult, error) {
+// durable already; in journal-log mode from is where the journal holds it.
+func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool, from jloc) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -245,17 +246,20 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (A
 	}
 
 	pos := seg.written.Load()
-	// Bytes the journal will hold may wait in memory to be written with
-	// others (tailFile); the other policies write through.
-	hold := l.cfg.Durability.Kind == DurabilityFsync && !l.store.commit.perFile
-	err := seg.file.appendAt(records, pos, hold)
-	if err != nil && l.store.releaseSpare(err) {
-		l.undoWriteLocked(seg, pos)
-		err = seg.file.appendAt(records, pos, hold)
-	}
-	if err != nil {
-		l.undoWriteLocked(seg, pos)
-		return AppendResult{}, fmt.Errorf("append to %s: %w", l.name, err)
+	if seg.jb == nil {
+		// Bytes the journal will hold may wait in memory to be written
+		// with others (tailFile); the other policies write through.
+		hold := l.cfg.Durability.Kind == DurabilityFsync && !l.store.commit.perFile
+		err := seg.file.appendAt(records, pos, hold)
+		if err != nil && l.store.releaseSpare(err) {
+			l.undoWriteLocked(seg, pos)
+			err = seg.file.appendAt(records, pos, hold)
+		}
+		if err != nil {
+			l.undoWriteLocked(seg, pos)
+			return AppendResult{}, fmt.Errorf("append to %s: %w", l.name, err)
+		}
+		seg.unsynced = true
 	}
 	indexCount, timeCount, sinceIndex := seg.offsets.n.Load(), seg.times.n.Load(), seg.bytesSinceIndex
 	prevMaxTS, prevMaxTSOffset := seg.maxTS.Load(), seg.maxTSOffset.Load()
@@ -269,12 +273,20 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (A
 	}
 	seg.written.Store(at)
 	seg.next.Store(next)
-	seg.unsynced = true
 	l.nextOffset.Store(next)
 
 	res := AppendResult{BaseOffset: base, LastOffset: next - 1, LogAppendTime: appendTime}
-	if l.cfg.Durability.Kind == DurabilityFsync && !replay {
-		t, err := l.store.commit.add(l, records, next)
+	switch {
+	case replay:
+		if seg.jb != nil {
+			seg.jb.add(chunk{pos: pos, jf: from.jf, jpos: from.pos, n: int64(len(records))})
+		}
+		l.publishHW(next)
+	case seg.jb != nil || l.cfg.Durability.Kind == DurabilityFsync:
+		// Through the journal. In journal-log mode every policy is, and
+		// the high watermark moves with the group's fsync; only the
+		// fsync policy makes its caller wait for it.
+		t, err := l.store.commit.add(l, records, next, seg.jb, pos)
 		if err != nil {
 			// Roll back: the bytes never reached the journal.
 			seg.written.Store(pos)
@@ -285,14 +297,24 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool) (A
 			seg.maxTS.Store(prevMaxTS)
 			seg.maxTSOffset.Store(prevMaxTSOffset)
 			l.nextOffset.Store(base)
-			l.undoWriteLocked(seg, pos)
+			if seg.jb == nil {
+				l.undoWriteLocked(seg, pos)
+			}
 			return AppendResult{}, fmt.Errorf("append to %s: %w", l.name, err)
 		}
-		res.Ticket = t
-	} else {
+		if l.cfg.Durability.Kind == DurabilityFsync {
+			res.Ticket = t
+		}
+	default:
 		l.publishHW(next)
 	}
 	return res, nil
+}
+
+// jloc is where the journal holds a record set (journal-log mode replay).
+type jloc struct {
+	jf  *jfile
+	pos int64
 }
 
 // undoWriteLocked cuts a failed write off the active segment. If even that
@@ -307,6 +329,14 @@ func (l *Log) undoWriteLocked(seg *segment, pos int64) {
 func (l *Log) maybeRollLocked(now time.Time, incoming int64) error {
 	seg := l.active
 	size := seg.written.Load()
+	if l.store.journalLog && seg.jb == nil {
+		// A segment from before journal-log mode: appends go to a
+		// journal-backed one from now on.
+		if size == 0 {
+			return l.replaceEmptyActiveLocked(now)
+		}
+		return l.rollLocked(now)
+	}
 	if size == 0 {
 		return nil
 	}
@@ -321,13 +351,21 @@ func (l *Log) rollLocked(now time.Time) error {
 	// A sealed segment gets no more appends: write out what it holds. If
 	// that fails the bytes stay held (and readable) and the next
 	// checkpoint's Sync writes them or reports why not.
-	_ = old.file.flush()
+	if old.file != nil {
+		_ = old.file.flush()
+	}
 	// The time index's last entry records the segment's largest timestamp,
 	// so retention and timestamp lookups survive a restart.
 	if ts := old.maxTS.Load(); ts >= 0 {
 		if last, ok := old.times.last(); !ok || ts > last.ts {
 			old.times.add(timeEntry{ts: ts, rel: uint32(old.maxTSOffset.Load() - old.base)})
 		}
+	}
+	if l.store.journalLog {
+		seg := createJournalSegment(l.store.fs, l.dir, l.nextOffset.Load(), now)
+		l.active = seg
+		l.publishSegmentsLocked(append(append([]*segment(nil), l.segments()...), seg))
+		return nil
 	}
 	seg, err := createSegment(l.store.fs, l.dir, l.nextOffset.Load(), now, &l.store.tailBudget)
 	if err != nil {
@@ -337,6 +375,26 @@ func (l *Log) rollLocked(now time.Time) error {
 	l.active = seg
 	l.dirDirty = true
 	l.publishSegmentsLocked(segs)
+	return nil
+}
+
+// replaceEmptyActiveLocked swaps an empty ordinary active segment for an
+// empty journal-backed one at the same base, removing its files.
+func (l *Log) replaceEmptyActiveLocked(now time.Time) error {
+	old := l.active
+	seg := createJournalSegment(l.store.fs, l.dir, old.base, now)
+	segs := append([]*segment(nil), l.segments()...)
+	segs[len(segs)-1] = seg
+	l.active = seg
+	l.publishSegmentsLocked(segs)
+	old.removed.Store(true)
+	for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
+		if err := l.store.fs.Remove(old.path(suffix)); err != nil && !errors.Is(err, errNotExist) {
+			l.store.logger.Warn("remove segment file", "log", l.name, "segment", old.base, "err", err)
+		}
+	}
+	old.release()
+	l.dirDirty = true
 	return nil
 }
 
@@ -406,7 +464,7 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 				seg.hint(offset, pos)
 				break
 			}
-			if h, err = hr.at(seg.file, pos, limit); err != nil {
+			if h, err = hr.at(seg.reader(), pos, limit); err != nil {
 				err = &CorruptionError{Segment: seg.path(segmentSuffix), Offset: pos, Err: err}
 				seg.release()
 				res.Release()
@@ -423,7 +481,10 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 		} else {
 			// Bytes already in the file are read from it directly (sendfile);
 			// only the tail still held in memory goes through the tailFile.
-			if fl := seg.file.flushed.Load(); fl > first {
+			// A journal-backed segment's are in its journal files.
+			if seg.jb != nil {
+				res.Regions = seg.jb.appendRegions(res.Regions, first, pos)
+			} else if fl := seg.file.flushed.Load(); fl > first {
 				end := min(pos, fl)
 				res.Regions = append(res.Regions, Region{File: seg.file.raw(), Pos: first, Len: end - first})
 				if end < pos {
@@ -475,9 +536,12 @@ func (l *Log) ScanHeaders(from int64, fn func(h BatchHeader) bool) error {
 			if pos >= limit {
 				break
 			}
-			h, err = hr.at(seg.file, pos, limit)
+			h, err = hr.at(seg.reader(), pos, limit)
 		}
 		seg.release()
+		if errors.Is(err, errNotWritten) {
+			return nil // the batch after the high watermark
+		}
 		if err != nil {
 			return err
 		}
@@ -504,7 +568,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 		limit := seg.written.Load()
 		pos := seg.offsets.lookup(seg.times.lookup(ts))
 		for pos < limit {
-			h, err := hr.at(seg.file, pos, limit)
+			h, err := hr.at(seg.reader(), pos, limit)
+			if errors.Is(err, errNotWritten) {
+				break // the batch after the high watermark
+			}
 			if err != nil {
 				seg.release()
 				return -1, -1, &CorruptionError{Segment: seg.path(segmentSuffix), Offset: pos, Err: err}
@@ -644,20 +711,31 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool) {
 		return
 	}
 	gone := segs[:n]
+	if b := segs[n].base; l.store.journalLog && b > l.logStart.Load() {
+		// Journal-backed segments have no files to remove: recovery would
+		// rebuild them from the journal files they leave behind, so the
+		// new start goes to disk before the references go.
+		if err := writeUint64File(l.store.fs, l.dir, logStartFile, uint64(b)); err != nil {
+			l.store.logger.Warn("retention postponed: cannot persist the log start offset", "log", l.name, "err", err)
+			return
+		}
+	}
 	l.publishSegmentsLocked(append([]*segment(nil), segs[n:]...))
 	if b := segs[n].base; b > l.logStart.Load() {
 		l.logStart.Store(b)
 	}
 	for _, s := range gone {
 		s.removed.Store(true)
-		for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
-			if err := l.store.fs.Remove(s.path(suffix)); err != nil && !errors.Is(err, errNotExist) {
-				l.store.logger.Warn("remove segment file", "log", l.name, "segment", s.base, "err", err)
+		if s.jb == nil {
+			for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
+				if err := l.store.fs.Remove(s.path(suffix)); err != nil && !errors.Is(err, errNotExist) {
+					l.store.logger.Warn("remove segment file", "log", l.name, "segment", s.base, "err", err)
+				}
 			}
+			l.dirDirty = true
 		}
 		s.release()
 	}
-	l.dirDirty = true
 }
 
 // errNoSpace marks a segment or index file write at a checkpoint that
@@ -722,8 +800,8 @@ func (l *Log) syncFiles(indexes bool) error {
 		// no unsynced data left) are handled above; the active segment's
 		// index is persisted even when its data was already synced.
 		for _, s := range l.segments() {
-			if s.removed.Load() || !s.acquire() {
-				continue
+			if s.jb != nil || s.removed.Load() || !s.acquire() {
+				continue // journal-backed segments keep no index files
 			}
 			if len(s.offsets.entries()) != s.persistedOffset || len(s.times.entries()) != s.persistedTime {
 				err = indexSpaceErr(s.persistIndexes(true))

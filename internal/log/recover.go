@@ -160,6 +160,10 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 				"log", name, "segment", base, "position", seg.written.Load(), "bytes", cut)
 		}
 	}
+	if len(segs) == 0 && s.journalLog {
+		// Its journal-backed segments, if any, come back with the replay.
+		segs = append(segs, createJournalSegment(s.fs, dir, int64(start), s.now()))
+	}
 	if len(segs) == 0 {
 		seg, err := createSegment(s.fs, dir, int64(start), s.now(), &s.tailBudget)
 		if err != nil {
@@ -272,7 +276,33 @@ func (s *Store) replayJournal() (uint64, error) {
 		if traceHook != nil {
 			trace("replay file %s size %d", n, len(b))
 		}
-		pos, sealed, err := s.replayJournalFile(b, seq)
+		var jf *jfile
+		if s.journalLog {
+			// Journal-backed segments read their chunks from it.
+			f, err := s.fs.OpenRW(file)
+			if err != nil {
+				return 0, fmt.Errorf("open journal file %s: %w", n, err)
+			}
+			jf = &jfile{seq: seq, f: f}
+			jf.written.Store(int64(len(b)))
+		}
+		pos, sealed, err := s.replayJournalFile(b, seq, jf)
+		if err == nil && jf != nil && !sealed {
+			// The last file ends without a seal. It outlives this run if
+			// segments refer to it, and the next replay must read past
+			// it into the files this run writes: seal it where its valid
+			// entries end, durably, before any new file is written.
+			err = sealJournalAt(jf.f, seq, int64(pos))
+		}
+		if jf != nil {
+			if jf.refs.Load() > 0 {
+				s.jmu.Lock()
+				s.jfiles[seq] = jf
+				s.jmu.Unlock()
+			} else {
+				jf.f.Close()
+			}
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -339,7 +369,7 @@ func oldFormatJournal(b []byte) bool {
 
 // replayJournalFile replays the valid prefix of journal file seq (contents
 // b) and returns its length and whether it ends in a seal.
-func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed bool, err error) {
+func (s *Store) replayJournalFile(b []byte, seq uint64, jf *jfile) (pos int, sealed bool, err error) {
 	// Offsets below are relative to entry, which starts after the length.
 	const (
 		crcAt  = 0
@@ -401,7 +431,8 @@ func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed bool, e
 			trace("replay entry %s len %d", name, length)
 		}
 		if l, ok := s.logs[name]; ok && l.incarnation == inc && l.Err() == nil {
-			if err := l.replay(records); err != nil {
+			at := jloc{jf: jf, pos: int64(pos + 4 + nameAt + nameLen)}
+			if err := l.replay(records, at); err != nil {
 				l.fail(err)
 			}
 		}
@@ -414,18 +445,55 @@ func (s *Store) replayJournalFile(b []byte, seq uint64) (pos int, sealed bool, e
 // segments already hold it, appended if it continues the log, and a
 // corruption if it leaves a gap (acknowledged data missing from the
 // segments).
-func (l *Log) replay(records []byte) error {
+func (l *Log) replay(records []byte, at jloc) error {
 	h, _ := ParseHeader(records)
 	next := l.nextOffset.Load()
 	switch {
+	case h.BaseOffset < next && at.jf != nil && l.emptyJournalLogLocked() && lastOffset(records) >= next:
+		// A journal-backed log whose start was moved into a batch (by
+		// DeleteRecords): its data begins with that batch.
+		l.active = createJournalSegment(l.store.fs, l.dir, h.BaseOffset, l.store.now())
+		l.publishSegmentsLocked([]*segment{l.active})
+		l.nextOffset.Store(h.BaseOffset)
 	case h.BaseOffset < next:
 		return nil
 	case h.BaseOffset > next:
 		return fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
 			ErrOffline, l.name, h.BaseOffset, next)
 	}
-	_, err := l.appendValidated(records, h.PartitionLeaderEpoch, true)
+	_, err := l.appendValidated(records, h.PartitionLeaderEpoch, true, at)
 	return err
+}
+
+// emptyJournalLogLocked reports whether the log is one empty journal-backed
+// segment (recovery only).
+func (l *Log) emptyJournalLogLocked() bool {
+	segs := l.segments()
+	return len(segs) == 1 && segs[0].jb != nil && segs[0].written.Load() == 0
+}
+
+// lastOffset is the last offset of a validated record set.
+func lastOffset(records []byte) int64 {
+	var last int64
+	for len(records) > 0 {
+		h, _ := ParseHeader(records)
+		last = h.LastOffset()
+		records = records[h.TotalSize():]
+	}
+	return last
+}
+
+// sealJournalAt writes a seal for journal file seq at pos and fsyncs it.
+func sealJournalAt(f vfs.File, seq uint64, pos int64) error {
+	var b [journalEntryHeader]byte
+	encodeSeal(b[:], seq)
+	if _, err := f.WriteAt(b[:], pos); err != nil {
+		return fmt.Errorf("seal journal file %d: %w", seq, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("seal journal file %d: %w", seq, err)
+	}
+	return nil
 }
 
 var _ vfs.FS = vfs.FS(nil)

@@ -62,7 +62,8 @@ func (e *CorruptionError) Unwrap() []error { return []error{ErrOffline, e.Err} }
 type segment struct {
 	dir  string
 	base int64
-	file *tailFile
+	file *tailFile // nil for a journal-backed segment
+	jb   *jbFile   // non-nil for a journal-backed segment (journalseg.go)
 	fs   vfs.FS
 
 	written atomic.Int64 // bytes of whole batches in the file
@@ -115,8 +116,30 @@ func (s *segment) acquire() bool {
 
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
-		s.file.Close()
+		if s.jb != nil {
+			s.jb.close()
+		} else {
+			s.file.Close()
+		}
 	}
+}
+
+// reader reads the segment's bytes, wherever they are.
+func (s *segment) reader() io.ReaderAt {
+	if s.jb != nil {
+		return s.jb
+	}
+	return s.file
+}
+
+// createJournalSegment creates an empty journal-backed segment: no file.
+func createJournalSegment(fs vfs.FS, dir string, base int64, now time.Time) *segment {
+	s := &segment{dir: dir, base: base, fs: fs, created: now, jb: &jbFile{}}
+	s.next.Store(base)
+	s.maxTS.Store(-1)
+	s.maxTSOffset.Store(-1)
+	s.refs.Store(1)
+	return s
 }
 
 // createSegment creates an empty segment file.
@@ -153,7 +176,7 @@ type headerReader struct {
 
 // at reads the header of the batch at pos, bounded by limit (the bytes of
 // the file that may be trusted to exist). It returns io.EOF exactly at limit.
-func (r *headerReader) at(f vfs.File, pos, limit int64) (BatchHeader, error) {
+func (r *headerReader) at(f io.ReaderAt, pos, limit int64) (BatchHeader, error) {
 	if pos == limit {
 		return BatchHeader{}, io.EOF
 	}
@@ -325,8 +348,11 @@ func (s *segment) findPosition(hr *headerReader, offset, limit int64) (pos int64
 		}
 	}
 	for pos < limit {
-		h, err = hr.at(s.file, pos, limit)
+		h, err = hr.at(s.reader(), pos, limit)
 		if err != nil {
+			if errors.Is(err, errNotWritten) {
+				return pos, h, false, nil // past the high watermark
+			}
 			return 0, h, false, &CorruptionError{Segment: s.path(segmentSuffix), Offset: pos, Err: err}
 		}
 		if h.LastOffset() >= offset {

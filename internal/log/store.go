@@ -24,6 +24,11 @@ var errNotExist = fs.ErrNotExist
 // Store-level files. Part of the on-disk format.
 const (
 	checkpointFile = "checkpoint"
+	// journalLogMarker exists in a data directory used in journal-log
+	// mode: its journal-backed segments exist only in the journal, which
+	// the other mode would retire after replaying it into segments it
+	// cannot place.
+	journalLogMarker = "journal-log"
 	// deletedDirPrefix starts the name a deleted log's directory is renamed
 	// to before removal: fixed length (whatever the log's name, so a
 	// 255-byte name stays legal) and with a '~', which no topic name has.
@@ -52,6 +57,16 @@ type Store struct {
 
 	commit *committer
 	fatal  atomic.Pointer[error]
+
+	// journalLog: StoreOptions.JournalLog (and not PerFileSync).
+	journalLog bool
+	jmu        sync.Mutex // guards jfiles; a leaf in the lock order
+	// jfiles are the journal files open for journal-backed segments, by
+	// sequence (journal-log mode).
+	jfiles map[uint64]*jfile
+	// covered is the highest journal sequence a checkpoint has covered:
+	// files up to it go once nothing refers to them (ckptMu).
+	covered uint64
 
 	ckptMu sync.Mutex // serialises checkpoints
 
@@ -153,6 +168,8 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		stop: make(chan struct{}),
 	}
 	s.tailBudget.Store(tailBudget)
+	s.journalLog = opts.JournalLog && !opts.PerFileSync
+	s.jfiles = make(map[uint64]*jfile)
 	s.commit = &committer{
 		store: s, perFile: opts.PerFileSync,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -167,6 +184,9 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		if err := fsys.SyncDir(d); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
+	}
+	if err := s.checkMode(); err != nil {
+		return nil, err
 	}
 	points, err := s.readCheckpoint()
 	if err != nil {
@@ -219,7 +239,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	seq := max(lastSeq, freeSeq) + 1
-	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)))
+	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)), !s.journalLog)
 	if err == nil {
 		err = fsys.SyncDir(path.Join(dir, journalDir))
 	}
@@ -228,6 +248,9 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
 	s.commit.file, s.commit.fileSeq = f, seq
+	if s.journalLog {
+		s.commit.jf = s.addJFile(seq, f, 1)
+	}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.commit.run() }()
 	go func() { defer s.wg.Done(); s.maintain() }()
@@ -325,8 +348,10 @@ func (s *Store) createLog(name string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create log %s: %w", name, err)
 	}
-	seg, err := createSegment(s.fs, dir, 0, s.now(), &s.tailBudget)
-	if err != nil {
+	var seg *segment
+	if s.journalLog {
+		seg = createJournalSegment(s.fs, dir, 0, s.now())
+	} else if seg, err = createSegment(s.fs, dir, 0, s.now(), &s.tailBudget); err != nil {
 		return nil, err
 	}
 	// One directory fsync makes meta and the segment's entries durable,
@@ -423,7 +448,9 @@ func (s *Store) Sync() error {
 		if err := l.syncFiles(false); err != nil {
 			return err
 		}
-		l.publishHW(l.nextOffset.Load())
+		if !s.journalLog { // there every append moves it with its group
+			l.publishHW(l.nextOffset.Load())
+		}
 	}
 	return nil
 }
@@ -593,6 +620,12 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 		return s.fatalErr()
 	}
 	s.checkpoints.Add(1)
+	if s.journalLog {
+		// Files a checkpoint once covered go as soon as no segment refers
+		// to them, at this or a later checkpoint.
+		s.covered = max(s.covered, journalSeq)
+		journalSeq = s.covered
+	}
 	if journalSeq == 0 {
 		return nil
 	}
@@ -603,7 +636,7 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	}
 	var retire []uint64
 	for _, n := range names {
-		if seq, ok := parseJournalName(n); ok && seq <= journalSeq {
+		if seq, ok := parseJournalName(n); ok && seq <= journalSeq && !s.jfileInUse(seq) {
 			retire = append(retire, seq)
 		}
 	}
@@ -640,6 +673,53 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	if len(retire) > 0 {
 		if err := s.fs.SyncDir(jdir); err != nil {
 			return fmt.Errorf("fsync journal directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// addJFile registers journal file seq, open as f, with refs references.
+func (s *Store) addJFile(seq uint64, f vfs.File, refs int32) *jfile {
+	j := &jfile{seq: seq, f: f}
+	j.refs.Store(refs)
+	s.jmu.Lock()
+	s.jfiles[seq] = j
+	s.jmu.Unlock()
+	return j
+}
+
+// jfileInUse reports whether a journal-backed segment (or the committer)
+// still refers to journal file seq; one that nothing refers to is
+// forgotten, as it never gains a reference again.
+func (s *Store) jfileInUse(seq uint64) bool {
+	if !s.journalLog {
+		return false
+	}
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	j, ok := s.jfiles[seq]
+	if !ok {
+		return false
+	}
+	if j.refs.Load() > 0 {
+		return true
+	}
+	delete(s.jfiles, seq)
+	return false
+}
+
+// checkMode refuses a data directory written in the other journal mode,
+// and marks one used in journal-log mode.
+func (s *Store) checkMode() error {
+	marker := path.Join(s.dir, journalLogMarker)
+	_, _, err := s.fs.Stat(marker)
+	has := err == nil
+	switch {
+	case has && !s.journalLog:
+		return fmt.Errorf("%w: %s holds journal-log data (segments that exist only in the journal); open it with the journal log enabled", ErrStorage, s.dir)
+	case !has && s.journalLog:
+		if err := writeFileAtomic(s.fs, s.dir, journalLogMarker, nil); err != nil {
+			return fmt.Errorf("open store %s: %w", s.dir, err)
 		}
 	}
 	return nil
@@ -683,7 +763,7 @@ func (s *Store) nextJournalFile(seq uint64) (f vfs.File, size int64, err error) 
 		s.logger.Warn("journal file not recycled; creating a new one", "file", old, "err", err)
 		_ = s.fs.Remove(old)
 	}
-	f, err = createJournal(s.fs, name)
+	f, err = createJournal(s.fs, name, !s.journalLog)
 	if err == nil {
 		if err = s.fs.SyncDir(jdir); err != nil {
 			f.Close()
@@ -700,7 +780,7 @@ func (s *Store) reuseJournal(old, name string) (vfs.File, int64, error) {
 	if err := s.fs.Rename(old, name); err != nil {
 		return nil, 0, err
 	}
-	f, err := openJournal(s.fs, name)
+	f, err := openJournal(s.fs, name, !s.journalLog)
 	if err != nil {
 		return nil, 0, err
 	}
