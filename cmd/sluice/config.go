@@ -27,6 +27,7 @@ type serveConfig struct {
 	AdvertisedAddr    string        `yaml:"advertised_addr"`
 	DataDir           string        `yaml:"data_dir"`
 	Durability        string        `yaml:"durability"`
+	JournalLog        bool          `yaml:"journal_log"`
 	AutoCreateTopics  bool          `yaml:"auto_create_topics"`
 	DefaultPartitions int32         `yaml:"default_partitions"`
 	LogLevel          string        `yaml:"log_level"`
@@ -96,6 +97,12 @@ func settings() []setting {
 			str(func(c *serveConfig) *string { return &c.DataDir })},
 		{"durability", "SLUICE_DURABILITY", "default durability: fsync | interval=<ms> | none", false,
 			str(func(c *serveConfig) *string { return &c.Durability })},
+		{"journal-log", "SLUICE_JOURNAL_LOG", "experimental: keep partition data in the journal, written once (a data directory used with it must keep it)", true,
+			func(c *serveConfig, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.JournalLog = b
+				return err
+			}},
 		{"auto-create-topics", "SLUICE_AUTO_CREATE_TOPICS", "create unknown topics on metadata requests", true,
 			func(c *serveConfig, v string) error {
 				b, err := strconv.ParseBool(v)

@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 	b, err := broker.Open(broker.Config{
 		FS: vfs.OS{}, DataDir: dataDir, NodeID: cfg.NodeID, Host: host, Port: port,
 		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: cfg.DefaultPartitions,
-		DefaultDurability: cfg.durability, Logger: logger.With("component", "broker"),
+		DefaultDurability: cfg.durability, JournalLog: cfg.JournalLog, Logger: logger.With("component", "broker"),
 	})
 	if err != nil {
 		ln.Close()

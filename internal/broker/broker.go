@@ -34,7 +34,9 @@ type Config struct {
 
 	// DefaultDurability is sluice.durability for topics that do not set it.
 	DefaultDurability log.Durability
-	Logger            *slog.Logger
+	// JournalLog opens the store in journal-log mode (log.StoreOptions).
+	JournalLog bool
+	Logger     *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -116,7 +118,7 @@ func Open(cfg Config) (*Broker, error) {
 		parts:    make(map[[16]byte][]*Partition),
 		stop:     make(chan struct{}),
 	}
-	store, err := log.OpenStore(cfg.FS, cfg.DataDir, log.StoreOptions{Clock: cfg.Clock, Logger: cfg.Logger})
+	store, err := log.OpenStore(cfg.FS, cfg.DataDir, log.StoreOptions{Clock: cfg.Clock, Logger: cfg.Logger, JournalLog: cfg.JournalLog})
 	if err != nil {
 		return nil, fmt.Errorf("broker: open store: %w", err)
 	}

@@ -1,0 +1,143 @@
+package log
+
+import (
+	"bytes"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mq/sluice/internal/vfs"
+)
+
+// journalFiles lists the journal files of the store in /data.
+func journalFiles(t *testing.T, fs vfs.FS) []string {
+	t.Helper()
+	names, err := fs.ReadDir("/data/" + journalDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		if _, ok := parseJournalName(n); ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestJournalLogWritesOnce checks journal-log mode end to end: appends
+// write no segment file, reads come back from the journal, a reopened
+// store serves the same bytes, retention frees journal files once no
+// segment refers to them, the dropped data does not come back, and the
+// other mode refuses the directory.
+func TestJournalLogWritesOnce(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := StoreOptions{JournalLog: true, JournalCheckpointBytes: 16 << 10, RetentionCheckInterval: -1}
+	s := openMem(t, fs, opts)
+	cfg := Config{SegmentBytes: 8 << 10, RetentionBytes: 24 << 10}
+	l, _ := s.Open("t-0", cfg)
+	other, _ := s.Open("t-1", Config{})
+	var last Ticket
+	now := time.Now().UnixMilli() // recent: only retention.bytes applies
+	for i := 0; i < 200; i++ {
+		r, err := l.Append(makeBatch(2, 200, now, byte(i)), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = r.Ticket
+		waitDurable(t, s, last) // small groups: many journal files
+		if i == 0 {
+			// A slow partition whose first chunk pins the oldest files.
+			if r, err = other.Append(makeBatch(1, 10, now, byte(i)), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitDurable(t, s, last)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.segments()); n < 5 {
+		t.Fatalf("%d segments, want several", n)
+	}
+	names, _ := fs.ReadDir("/data/t-0")
+	for _, n := range names {
+		if strings.HasSuffix(n, segmentSuffix) || strings.HasSuffix(n, indexSuffix) {
+			t.Fatalf("journal-log mode wrote segment file %s", n)
+		}
+	}
+	want := readAll(t, l, 0)
+	if len(want) != 200 {
+		t.Fatalf("read %d batches, want 200", len(want))
+	}
+
+	// Retention drops the oldest segments; a checkpoint then removes the
+	// journal files only they referred to, except those the slow
+	// partition still needs.
+	before := len(journalFiles(t, fs))
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	start := l.LogStartOffset()
+	if start == 0 {
+		t.Fatal("retention dropped nothing")
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	after := journalFiles(t, fs)
+	if len(after) >= before {
+		t.Fatalf("journal files %d -> %d after retention", before, len(after))
+	}
+	if first, _ := parseJournalName(after[0]); first != 1 {
+		t.Fatalf("oldest journal file left is %s; the slow partition's first chunk is in file 1", after[0])
+	}
+	otherWant := readAll(t, other, 0)
+	if len(otherWant) != 1 {
+		t.Fatalf("slow partition has %d batches, want 1", len(otherWant))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openMem(t, fs, opts)
+	l, _ = s.Open("t-0", cfg)
+	other, _ = s.Open("t-1", Config{})
+	if got := l.LogStartOffset(); got != start {
+		t.Fatalf("log start %d after reopen, want %d (dropped data came back?)", got, start)
+	}
+	got := readAll(t, l, start)
+	kept := want[len(want)-len(got):]
+	for i := range got {
+		if !bytes.Equal(got[i], kept[i]) {
+			t.Fatalf("batch %d differs after reopen", i)
+		}
+	}
+	if h, _ := ParseHeader(got[0]); h.BaseOffset != start {
+		t.Fatalf("first batch after reopen at %d, log start %d", h.BaseOffset, start)
+	}
+	for i, b := range readAll(t, other, 0) {
+		if !bytes.Equal(b, otherWant[i]) {
+			t.Fatalf("slow partition batch %d differs after reopen", i)
+		}
+	}
+	r, err := l.Append(makeBatch(1, 10, now, 0), 1)
+	if err != nil || r.BaseOffset != 400 {
+		t.Fatalf("append after reopen: %+v %v", r, err)
+	}
+	waitDurable(t, s, r.Ticket)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := OpenStore(fs, "/data", StoreOptions{}); err == nil || !strings.Contains(err.Error(), "journal log") {
+		t.Fatalf("ordinary mode opened a journal-log directory: %v", err)
+	}
+	if _, _, err := fs.Stat(path.Join("/data", journalLogMarker)); err != nil {
+		t.Fatalf("marker: %v", err)
+	}
+}
