@@ -37,10 +37,10 @@ import (
 type jfile struct {
 	seq uint64
 	f   vfs.File
-	// written is how many bytes of the file the committer has written: a
-	// chunk below it can be read. Chunks of a group become readable before
-	// the group's fsync, but no reader looks past the high watermark,
-	// which moves only after it.
+	// written is how many bytes of entries have been written to the file
+	// (by the appenders, committer.writeEntryLocked): a chunk below it can
+	// be read. Chunks become readable before their group's fsync, but no
+	// reader looks past the high watermark, which moves only after it.
 	written atomic.Int64
 	// refs counts the journal-backed segments with chunks in this file,
 	// plus one while the committer writes it. At zero the handle is

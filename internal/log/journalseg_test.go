@@ -141,3 +141,30 @@ func TestJournalLogWritesOnce(t *testing.T) {
 		t.Fatalf("marker: %v", err)
 	}
 }
+
+// TestJournalLogGroupsStartOnBlocks checks the rule that keeps acknowledged
+// entries safe from a torn rewrite: in journal-log mode appenders write
+// their entries themselves, and an entry after a durable group starts on a
+// new block, never in the block that holds the group's last entry.
+func TestJournalLogGroupsStartOnBlocks(t *testing.T) {
+	s := openMem(t, vfs.NewMem(), StoreOptions{JournalLog: true})
+	defer s.Close()
+	l, _ := s.Open("t-0", Config{})
+	for i := 0; i < 20; i++ {
+		r, err := l.Append(makeBatch(1, 10+i*37, time.Now().UnixMilli(), byte(i)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+	}
+	cs := l.active.jb.chunks.entries()
+	if len(cs) != 20 {
+		t.Fatalf("%d chunks, want 20", len(cs))
+	}
+	for i, c := range cs {
+		entry := c.jpos - int64(journalEntryHeader+len("t-0"))
+		if entry%vfs.DirectAlign != 0 {
+			t.Fatalf("entry %d (after a durable group) starts at %d, inside a block", i, entry)
+		}
+	}
+}
