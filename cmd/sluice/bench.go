@@ -168,6 +168,9 @@ func runBench(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice bench: %v\n", err)
 		return 1
 	}
+	if *journalLog {
+		cfg.SluiceSettings = "--journal-log (the journal is the log), "
+	}
 	cfg.StartSluice = func(ctx context.Context, dataDir, cpuProfile string) (*bench.Process, error) {
 		addr, err := bench.FreeAddr()
 		if err != nil {

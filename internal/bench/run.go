@@ -53,7 +53,10 @@ type Config struct {
 	// Linger is the Kafka producers' linger (franz-go ProducerLinger,
 	// linger.ms in the Java client). The default, 1 ms, is the producer
 	// setting of the OpenMessaging Benchmark's Kafka driver.
-	Linger          time.Duration
+	Linger time.Duration
+	// SluiceSettings is added to sluice's settings in the report (the
+	// caller's extra serve flags, such as --journal-log).
+	SluiceSettings  string
 	Partitions      int
 	RatesMBps       []float64
 	CatchupBytes    int64
@@ -234,7 +237,7 @@ type target struct {
 func sluiceTarget(cfg Config) target {
 	return target{
 		name:     "sluice",
-		settings: "durability=fsync (ack after fdatasync, group commit), franz-go acks=all, idempotent, " + lingerSetting(cfg.Linger),
+		settings: "durability=fsync (ack after fdatasync, group commit), " + cfg.SluiceSettings + "franz-go acks=all, idempotent, " + lingerSetting(cfg.Linger),
 		start: func(ctx context.Context, dir, prof string) (*Process, Driver, error) {
 			p, err := cfg.StartSluice(ctx, dir, prof)
 			if err != nil {
