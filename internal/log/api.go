@@ -87,6 +87,14 @@ type StoreOptions struct {
 	// A data directory used with it must keep using it (OpenStore refuses
 	// otherwise). Ignored with PerFileSync.
 	JournalLog bool
+	// JournalHotBytes bounds, in journal-log mode, the journal files kept
+	// on disk (default 4 GiB): past it the oldest segments are copied into
+	// ordinary segment files (jclean.go). It also bounds what recovery
+	// replays.
+	JournalHotBytes int64
+	// noCleaner keeps the journal cleaner from running (tests of what it
+	// would otherwise clean up).
+	noCleaner bool
 }
 
 // Logger is the subset of *slog.Logger the log uses.

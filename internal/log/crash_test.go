@@ -85,7 +85,7 @@ func TestPowerLoss(t *testing.T) {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	var totalAcked, totalCut int64
-	reusedBefore := powerLossReused.Load()
+	reusedBefore, materializedBefore := powerLossReused.Load(), powerLossMaterialized.Load()
 	first := 0
 	if v := os.Getenv("SLUICE_CRASH_ROUND"); v != "" {
 		first, _ = strconv.Atoi(v)
@@ -101,14 +101,20 @@ func TestPowerLoss(t *testing.T) {
 		}
 	}
 	reused := powerLossReused.Load() - reusedBefore
-	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused before the crashes", points, totalAcked, totalCut, reused)
+	materialized := powerLossMaterialized.Load() - materializedBefore
+	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused and %d journal-backed segments copied out before the crashes",
+		points, totalAcked, totalCut, reused, materialized)
 	if points-first >= 100 && reused == 0 {
 		t.Fatal("no round reused a journal file: recycling went untested")
 	}
+	if points-first >= 100 && materialized == 0 {
+		t.Fatal("no round ran the journal cleaner: it went untested")
+	}
 }
 
-// powerLossReused counts journal file reuses in the crashed stores.
-var powerLossReused atomic.Int64
+// powerLossReused counts journal file reuses in the crashed stores, and
+// powerLossMaterialized the segments their cleaners copied out.
+var powerLossReused, powerLossMaterialized atomic.Int64
 
 func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	fs := vfs.NewMem()
@@ -120,6 +126,8 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		opts.PerFileSync = true
 	case 1, 2:
 		opts.JournalLog = true
+		// Small enough that the cleaner copies segments out of the journal.
+		opts.JournalHotBytes = int64(4096 + rng.IntN(32768))
 	}
 	// deleted: per log, the offset below which DeleteRecords or retention
 	// dropped data; it must not come back.
@@ -174,6 +182,8 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 						deleted[l.name] = max(deleted[l.name], to)
 					}
 				}
+			case op == 4 && opts.JournalLog:
+				s.cleanJournal()
 			case op == 3 && opts.JournalLog:
 				_ = s.EnforceRetention()
 				for _, l := range logs {
@@ -194,6 +204,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		fs.Crash(rng)
 		s.Abandon()
 		powerLossReused.Add(s.Stats().JournalReused)
+		powerLossMaterialized.Add(s.Stats().Materialized)
 		fs = fs.Restart()
 		rec.mu.Lock()
 		for name, m := range rec.acked {
@@ -241,6 +252,7 @@ func checkAcked(t *testing.T, round int, fs *vfs.Mem, s *Store, tl *bufLogger, o
 			t.Fatalf("round %d: log %s with %d acknowledged batches is gone", round, name, len(batches))
 		}
 		if err := l.Err(); err != nil {
+			dumpStore(t, fs, "/data")
 			tl.dump(t)
 			t.Fatalf("round %d: log %s offline: %v", round, name, err)
 		}

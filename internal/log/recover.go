@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -67,8 +68,32 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 		if b, ok := parseSegmentName(n); ok {
 			bases = append(bases, b)
 		}
+		if strings.HasSuffix(n, segmentSuffix+tmpSuffix) {
+			// The journal cleaner stopped while copying a segment: the
+			// journal still holds it.
+			if err := s.fs.Remove(path.Join(dir, n)); err != nil {
+				return nil, fmt.Errorf("open log %s: %w", name, err)
+			}
+		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if s.journalLog {
+		// Retention persists the log start before it removes segment
+		// files, and a crash can undo some of the removals: a file
+		// followed by one that starts at or below the log start holds
+		// only deleted records. It goes, or it would look like a gap.
+		keep := 0
+		for keep+1 < len(bases) && bases[keep+1] <= int64(start) {
+			for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
+				if err := s.fs.Remove(path.Join(dir, segmentName(bases[keep], suffix))); err != nil && !errors.Is(err, errNotExist) {
+					return nil, fmt.Errorf("open log %s: %w", name, err)
+				}
+			}
+			keep++
+		}
+		bases = bases[keep:]
+		l.dirDirty = l.dirDirty || keep > 0
+	}
 
 	var segs []*segment
 	fail := func(err error) (*Log, error) {
@@ -159,6 +184,22 @@ func (s *Store) openLog(name string, cp *checkpointEntry) (*Log, error) {
 			s.logger.Warn("recovery cut a torn or corrupt log tail",
 				"log", name, "segment", base, "position", seg.written.Load(), "bytes", cut)
 		}
+	}
+	if n := len(segs); s.journalLog && n > 0 && offline == nil && segs[n-1].next.Load() <= int64(start) {
+		// The same for the last file: wholly below the log start.
+		for _, sg := range segs {
+			sg.removed.Store(true)
+			for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
+				if err := s.fs.Remove(sg.path(suffix)); err != nil && !errors.Is(err, errNotExist) {
+					return fail(fmt.Errorf("open log %s: %w", name, err))
+				}
+			}
+		}
+		for _, sg := range segs {
+			sg.release()
+		}
+		segs = nil
+		l.dirDirty = true
 	}
 	if len(segs) == 0 && s.journalLog {
 		// Its journal-backed segments, if any, come back with the replay.

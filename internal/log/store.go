@@ -64,6 +64,8 @@ type Store struct {
 	// jfiles are the journal files open for journal-backed segments, by
 	// sequence (journal-log mode).
 	jfiles map[uint64]*jfile
+	// cleanMu serialises journal cleaning (jclean.go).
+	cleanMu sync.Mutex
 	// covered is the highest journal sequence a checkpoint has covered:
 	// files up to it go once nothing refers to them (ckptMu).
 	covered uint64
@@ -86,6 +88,7 @@ type Store struct {
 	journalTornBytes        atomic.Int64
 	checkpoints             atomic.Int64
 	journalReused           atomic.Int64
+	materialized            atomic.Int64
 }
 
 // Stats are counters a Store keeps for metrics and tests.
@@ -98,6 +101,9 @@ type Stats struct {
 	Checkpoints      int64
 	// JournalReused: journal rotations that reused a recycled file.
 	JournalReused int64
+	// Materialized: journal-backed segments the cleaner copied into
+	// ordinary segment files (journal-log mode).
+	Materialized int64
 	// Durable is the last durable ticket.
 	Durable uint64
 }
@@ -109,6 +115,7 @@ func (s *Store) Stats() Stats {
 		JournalTornBytes:       s.journalTornBytes.Load(),
 		Checkpoints:            s.checkpoints.Load(),
 		JournalReused:          s.journalReused.Load(),
+		Materialized:           s.materialized.Load(),
 		Durable:                s.commit.durable.Load(),
 	}
 }
@@ -127,6 +134,9 @@ func (o StoreOptions) withDefaults() StoreOptions {
 	}
 	if o.JournalCheckpointBytes <= 0 {
 		o.JournalCheckpointBytes = 64 << 20
+	}
+	if o.JournalHotBytes <= 0 {
+		o.JournalHotBytes = 4 << 30
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Minute
@@ -483,6 +493,8 @@ func (s *Store) maintain() {
 		case seq := <-s.commit.rotated:
 			if err := s.checkpoint(seq, true); err != nil {
 				s.logger.Warn("journal checkpoint failed", "err", err)
+			} else if s.journalLog {
+				s.cleanJournal()
 			}
 			lastCheckpoint = s.now()
 		case <-tick.C:
