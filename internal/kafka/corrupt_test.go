@@ -21,7 +21,8 @@ func TestCorruptSealedSegmentOffline(t *testing.T) {
 	mem := vfs.NewMem()
 	dir := t.TempDir()
 	withDir := func(o *testOptions) { o.bcfg.DataDir = dir }
-	ts := startServer(t, withFS(mem), withDir)
+	// The damage is done to a segment file: with segment copies.
+	ts := startServer(t, withFS(mem), withDir, withSegmentCopies)
 	c := ts.dial()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = 4
@@ -67,7 +68,7 @@ func TestCorruptSealedSegmentOffline(t *testing.T) {
 	f.Sync()
 	f.Close()
 
-	ts = startServer(t, withFS(mem), withDir)
+	ts = startServer(t, withFS(mem), withDir, withSegmentCopies)
 	c = ts.dial()
 	defer c.close()
 
