@@ -87,10 +87,11 @@ type StoreOptions struct {
 	// A data directory used with it must keep using it (OpenStore refuses
 	// otherwise). Ignored with PerFileSync.
 	JournalLog bool
-	// JournalHotBytes bounds, in journal-log mode, the journal files kept
-	// on disk (default 4 GiB): past it the oldest segments are copied into
-	// ordinary segment files (jclean.go). It also bounds what recovery
-	// replays.
+	// JournalHotBytes, if positive, bounds the journal files kept on disk
+	// in journal-log mode: past it the oldest segments are copied into
+	// ordinary segment files (jclean.go), as they are anyway when the
+	// journal holds more than twice what the segments use. Zero (the
+	// default): no bound beyond that, so every byte is written once.
 	JournalHotBytes int64
 	// noCleaner keeps the journal cleaner from running (tests of what it
 	// would otherwise clean up).

@@ -207,7 +207,7 @@ func openJournal(fsys vfs.FS, name string, direct bool) (vfs.File, error) {
 // is the active segment's data and segPos where records start in it: the
 // entry becomes its chunk here, under c.mu, so no cycle can publish the
 // high watermark before the chunk exists.
-func (c *committer) add(l *Log, records []byte, next int64, jb *jbFile, segPos int64) (Ticket, error) {
+func (c *committer) add(l *Log, records []byte, next, maxTS int64, jb *jbFile, segPos int64) (Ticket, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -221,7 +221,7 @@ func (c *committer) add(l *Log, records []byte, next int64, jb *jbFile, segPos i
 		if err := c.reserveLocked(int64(n)); err != nil {
 			return 0, err
 		}
-		if err := c.writeEntryLocked(l, records, n, jb, segPos); err != nil {
+		if err := c.writeEntryLocked(l, records, n, next, maxTS, jb, segPos); err != nil {
 			return 0, err
 		}
 	} else if !c.perFile {
@@ -266,7 +266,7 @@ func (c *committer) add(l *Log, records []byte, next int64, jb *jbFile, segPos i
 // ends padded to a block boundary (runCycle), so an appender never writes
 // into a block that holds acknowledged entries, and never into a page
 // under writeback. A failed write is an I/O error: the store fails.
-func (c *committer) writeEntryLocked(l *Log, records []byte, n int, jb *jbFile, segPos int64) error {
+func (c *committer) writeEntryLocked(l *Log, records []byte, n int, next, maxTS int64, jb *jbFile, segPos int64) error {
 	head := journalEntryHeader + len(l.name)
 	if cap(c.scratch) < n {
 		c.scratch = make([]byte, n, max(n, 2*cap(c.scratch)))
@@ -286,6 +286,11 @@ func (c *committer) writeEntryLocked(l *Log, records []byte, n int, jb *jbFile, 
 		return c.store.fatalErr()
 	}
 	jb.add(chunk{pos: segPos, jf: c.jf, jpos: c.filePos + int64(head), n: int64(len(records))})
+	c.jf.entries = append(c.jf.entries, jentry{
+		inc: l.incarnation, name: l.name,
+		base: int64(binary.BigEndian.Uint64(records)), last: next - 1, maxTS: maxTS,
+		jpos: c.filePos + int64(head), n: int64(len(records)),
+	})
 	c.filePos += int64(n)
 	c.jf.written.Store(c.filePos)
 	return nil

@@ -85,7 +85,7 @@ func TestPowerLoss(t *testing.T) {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	var totalAcked, totalCut int64
-	reusedBefore, materializedBefore := powerLossReused.Load(), powerLossMaterialized.Load()
+	reusedBefore, materializedBefore, indexedBefore := powerLossReused.Load(), powerLossMaterialized.Load(), powerLossIndexed.Load()
 	first := 0
 	if v := os.Getenv("SLUICE_CRASH_ROUND"); v != "" {
 		first, _ = strconv.Atoi(v)
@@ -102,8 +102,12 @@ func TestPowerLoss(t *testing.T) {
 	}
 	reused := powerLossReused.Load() - reusedBefore
 	materialized := powerLossMaterialized.Load() - materializedBefore
-	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused and %d journal-backed segments copied out before the crashes",
-		points, totalAcked, totalCut, reused, materialized)
+	indexed := powerLossIndexed.Load() - indexedBefore
+	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused and %d journal-backed segments copied out before the crashes; %d journal files replayed from their index",
+		points, totalAcked, totalCut, reused, materialized, indexed)
+	if points-first >= 100 && indexed == 0 {
+		t.Fatal("no recovery used a journal index file: they went untested")
+	}
 	if points-first >= 100 && reused == 0 {
 		t.Fatal("no round reused a journal file: recycling went untested")
 	}
@@ -114,7 +118,7 @@ func TestPowerLoss(t *testing.T) {
 
 // powerLossReused counts journal file reuses in the crashed stores, and
 // powerLossMaterialized the segments their cleaners copied out.
-var powerLossReused, powerLossMaterialized atomic.Int64
+var powerLossReused, powerLossMaterialized, powerLossIndexed atomic.Int64
 
 func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	fs := vfs.NewMem()
@@ -157,6 +161,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		if life > 0 {
 			checkAcked(t, round, fs, s, tl, opts, acked, deleted)
 		}
+		powerLossIndexed.Add(s.Stats().IndexedReplays)
 		logs := make([]*Log, nlogs)
 		for i := range logs {
 			if logs[i], err = s.Open(fmt.Sprintf("p-%d", i), cfgs[i]); err != nil {
@@ -234,6 +239,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		t.Fatalf("round %d: recovery failed: %v", round, err)
 	}
 	defer s3.Close()
+	powerLossIndexed.Add(s3.Stats().IndexedReplays)
 	n := checkAcked(t, round, fs, s3, tl, opts, acked, deleted)
 	st := s3.Stats()
 	return n, st.RecoveryTruncatedBytes + st.JournalTornBytes

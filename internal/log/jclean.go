@@ -9,18 +9,17 @@ import (
 )
 
 // The journal cleaner (journal-log mode). A journal file lives as long as
-// its longest-lived chunk, so a partition written rarely, or data kept
-// long, would hold every journal file after it on disk, and recovery
-// (which replays every journal file still present) would read them all.
-// The cleaner bounds both: after a checkpoint, when the journal files on
-// disk hold more than twice the bytes the segments still use (plus two
-// files), or more than StoreOptions.JournalHotBytes, it frees the oldest
-// file by copying the segments that use it into ordinary segment files
-// (written with O_DIRECT where the file system allows: no page-cache
-// copy), oldest first. A log's ordinary segments therefore always precede
-// its journal-backed ones, which is the order recovery needs: it opens
-// the files, then replays the journal after them. Only data that outlives
-// the journal's window is written a second time.
+// its longest-lived chunk, so a partition written rarely would keep every
+// journal file after its oldest chunk on disk. After a checkpoint, when
+// the journal files on disk hold more than twice the bytes the segments
+// still use (plus two files), or more than StoreOptions.JournalHotBytes if
+// that is set, the cleaner frees the oldest file: it copies the segments
+// that use it into ordinary segment files (written with O_DIRECT where the
+// file system allows: no page-cache copy), each log's oldest first. So a
+// log's ordinary segments always precede its journal-backed ones, the
+// order recovery needs (it opens the files, then replays the journal
+// after them), and only data that outlives its neighbours is written a
+// second time.
 
 // cleanJournal frees journal files while the journal is too large for
 // what it holds. Maintenance goroutine only.
@@ -72,7 +71,8 @@ func (s *Store) cleanTarget() (uint64, bool) {
 		}
 	}
 	file := s.opts.JournalCheckpointBytes
-	if onDisk <= 2*used+2*file && onDisk <= s.opts.JournalHotBytes {
+	hot := s.opts.JournalHotBytes
+	if onDisk <= 2*used+2*file && (hot <= 0 || onDisk <= hot) {
 		return 0, false
 	}
 	if seqs[0] == s.commit.currentSeq() {

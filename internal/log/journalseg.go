@@ -1,7 +1,9 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"sync/atomic"
@@ -46,6 +48,25 @@ type jfile struct {
 	// plus one while the committer writes it. At zero the handle is
 	// closed; the file is removed by the next checkpoint that covers it.
 	refs atomic.Int32
+	// entries describes the file's record entries, for its index file:
+	// appended under committer.mu while the file is written (or by
+	// recovery), read by the checkpoint that writes the index once the
+	// file is sealed, then dropped.
+	entries []jentry
+	indexed bool // its index file is written (checkpoint only)
+}
+
+// jentry is one record entry of a journal file, as its index file holds
+// it: enough for recovery to make the chunk and index it without reading
+// the records.
+type jentry struct {
+	inc   uint64
+	name  string
+	base  int64 // first offset
+	last  int64 // last offset
+	maxTS int64 // largest batch max timestamp
+	jpos  int64 // position of the record set in the journal file
+	n     int64 // its length
 }
 
 func (j *jfile) release() {
@@ -172,4 +193,81 @@ func (j *jbFile) appendRegions(dst []Region, first, end int64) []Region {
 		pos += m
 	}
 	return dst
+}
+
+// Journal index files (part of the on-disk format, journal-log mode).
+// <store>/journal/<seq, 20 digits>.idx describes the record entries of the
+// sealed journal file with that sequence, so recovery builds its chunks
+// without reading the records:
+//
+//	"SLJX" version:uint32 fileSeq:uint64 count:uint32
+//	count × { incarnation:uint64 nameLength:uint16 name
+//	          baseOffset:int64 lastOffset:int64 maxTimestamp:int64
+//	          position:int64 length:uint32 }
+//	crc:uint32 (CRC-32C of everything before it)
+//
+// A checkpoint writes it (atomically) for each sealed file still in use;
+// the file was fsynced, seal included, before that. One that is missing,
+// damaged or for another sequence is ignored: the journal file is read
+// instead. It is removed before its journal file is removed or recycled.
+const (
+	journalIndexSuffix  = ".idx"
+	journalIndexMagic   = "SLJX"
+	journalIndexVersion = 1
+)
+
+func journalIndexName(seq uint64) string { return fmt.Sprintf("%020d%s", seq, journalIndexSuffix) }
+
+func encodeJournalIndex(seq uint64, es []jentry) []byte {
+	b := append([]byte(journalIndexMagic), 0, 0, 0, journalIndexVersion)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(es)))
+	for _, e := range es {
+		b = binary.BigEndian.AppendUint64(b, e.inc)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(e.name)))
+		b = append(b, e.name...)
+		b = binary.BigEndian.AppendUint64(b, uint64(e.base))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.last))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.maxTS))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.jpos))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.n))
+	}
+	return binary.BigEndian.AppendUint32(b, crc32c(b))
+}
+
+// decodeJournalIndex parses an index file of journal file seq; ok is false
+// if it is damaged or describes another file.
+func decodeJournalIndex(b []byte, seq uint64) (es []jentry, ok bool) {
+	if len(b) < 24 || string(b[:4]) != journalIndexMagic || binary.BigEndian.Uint32(b[4:]) != journalIndexVersion ||
+		binary.BigEndian.Uint64(b[8:]) != seq || crc32c(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint32(b[16:]))
+	p, end := 20, len(b)-4
+	es = make([]jentry, 0, n)
+	for range n {
+		if p+10 > end {
+			return nil, false
+		}
+		var e jentry
+		e.inc = binary.BigEndian.Uint64(b[p:])
+		nl := int(binary.BigEndian.Uint16(b[p+8:]))
+		p += 10
+		if p+nl+36 > end {
+			return nil, false
+		}
+		e.name = string(b[p : p+nl])
+		p += nl
+		e.base = int64(binary.BigEndian.Uint64(b[p:]))
+		e.last = int64(binary.BigEndian.Uint64(b[p+8:]))
+		e.maxTS = int64(binary.BigEndian.Uint64(b[p+16:]))
+		e.jpos = int64(binary.BigEndian.Uint64(b[p+24:]))
+		e.n = int64(binary.BigEndian.Uint32(b[p+32:]))
+		p += 36
+		if e.n <= 0 || e.last < e.base || e.jpos < 0 {
+			return nil, false
+		}
+		es = append(es, e)
+	}
+	return es, p == end
 }

@@ -243,3 +243,88 @@ func TestJournalCleaner(t *testing.T) {
 		t.Fatalf("append after reopen: %+v %v", r, err)
 	}
 }
+
+// TestJournalIndexReplay checks that sealed journal files get index files
+// and that recovery replays them from those, serving the same bytes, and
+// that a damaged index falls back to reading the journal file.
+func TestJournalIndexReplay(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := StoreOptions{JournalLog: true, JournalCheckpointBytes: 16 << 10, RetentionCheckInterval: -1, noCleaner: true}
+	s := openMem(t, fs, opts)
+	a, _ := s.Open("a-0", Config{SegmentBytes: 8 << 10})
+	b, _ := s.Open("b-0", Config{})
+	now := time.Now().UnixMilli()
+	for i := 0; i < 200; i++ {
+		r, err := a.Append(makeBatch(1+i%3, 150, now+int64(i), byte(i)), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(makeBatch(1, 40, now, byte(i)), 1); err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+	}
+	wantA, wantB := readAll(t, a, 0), readAll(t, b, 0)
+	tsOff, _, _ := a.OffsetForTimestamp(now + 100)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.ReadDir("/data/" + journalDir)
+	var idx []string
+	for _, n := range names {
+		if strings.HasSuffix(n, journalIndexSuffix) {
+			idx = append(idx, n)
+		}
+	}
+	if len(idx) < 3 {
+		t.Fatalf("%d index files for %d journal files", len(idx), len(journalFiles(t, fs)))
+	}
+	check := func(when string, s *Store) {
+		a, _ := s.Open("a-0", Config{SegmentBytes: 8 << 10})
+		b, _ := s.Open("b-0", Config{})
+		for _, c := range []struct {
+			l    *Log
+			want [][]byte
+		}{{a, wantA}, {b, wantB}} {
+			got := readAll(t, c.l, 0)
+			if len(got) != len(c.want) {
+				t.Fatalf("%s: %s has %d batches, want %d", when, c.l.name, len(got), len(c.want))
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], c.want[i]) {
+					t.Fatalf("%s: %s batch %d differs", when, c.l.name, i)
+				}
+			}
+		}
+		if off, _, _ := a.OffsetForTimestamp(now + 100); off != tsOff {
+			t.Fatalf("%s: offset for timestamp %d, was %d", when, off, tsOff)
+		}
+	}
+	s = openMem(t, fs, opts)
+	if st := s.Stats(); st.IndexedReplays < 3 {
+		t.Fatalf("%d journal files replayed from their index", st.IndexedReplays)
+	}
+	check("after reopen", s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Damage every index: recovery reads the journal files instead.
+	names, _ = fs.ReadDir("/data/" + journalDir)
+	for _, n := range names {
+		if strings.HasSuffix(n, journalIndexSuffix) {
+			f, err := fs.OpenRW("/data/" + journalDir + "/" + n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte("XXXX"), 0)
+			f.Sync()
+			f.Close()
+		}
+	}
+	s = openMem(t, fs, opts)
+	defer s.Close()
+	if st := s.Stats(); st.IndexedReplays != 0 {
+		t.Fatalf("%d journal files replayed from damaged index files", st.IndexedReplays)
+	}
+	check("with damaged indexes", s)
+}

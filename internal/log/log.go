@@ -264,10 +264,12 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool, fr
 	indexCount, timeCount, sinceIndex := seg.offsets.n.Load(), seg.times.n.Load(), seg.bytesSinceIndex
 	prevMaxTS, prevMaxTSOffset := seg.maxTS.Load(), seg.maxTSOffset.Load()
 	at := pos
+	maxTS := int64(-1)
 	for rest := records; len(rest) > 0; {
 		h, _ := ParseHeader(rest)
 		size := h.TotalSize()
 		seg.indexBatchLocked(&h, at, size, l.cfg.IndexIntervalBytes)
+		maxTS = max(maxTS, h.MaxTimestamp)
 		at += size
 		rest = rest[size:]
 	}
@@ -280,13 +282,16 @@ func (l *Log) appendValidated(records []byte, leaderEpoch int32, replay bool, fr
 	case replay:
 		if seg.jb != nil {
 			seg.jb.add(chunk{pos: pos, jf: from.jf, jpos: from.pos, n: int64(len(records))})
+			// For the file's index, written by the next checkpoint.
+			from.jf.entries = append(from.jf.entries, jentry{inc: l.incarnation, name: l.name,
+				base: base, last: next - 1, maxTS: maxTS, jpos: from.pos, n: int64(len(records))})
 		}
 		l.publishHW(next)
 	case seg.jb != nil || l.cfg.Durability.Kind == DurabilityFsync:
 		// Through the journal. In journal-log mode every policy is, and
 		// the high watermark moves with the group's fsync; only the
 		// fsync policy makes its caller wait for it.
-		t, err := l.store.commit.add(l, records, next, seg.jb, pos)
+		t, err := l.store.commit.add(l, records, next, maxTS, seg.jb, pos)
 		if err != nil {
 			// Roll back: the bytes never reached the journal.
 			seg.written.Store(pos)

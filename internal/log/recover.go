@@ -304,6 +304,13 @@ func (s *Store) replayJournal() (uint64, error) {
 		}
 		lastSeq = max(lastSeq, seq)
 		file := path.Join(jdir, n)
+		if !ended && s.journalLog {
+			if done, err := s.replayIndexed(file, seq); err != nil {
+				return 0, err
+			} else if done {
+				continue
+			}
+		}
 		if ended {
 			if err := s.fs.Remove(file); err != nil {
 				return 0, fmt.Errorf("remove journal file: %w", err)
@@ -363,7 +370,109 @@ func (s *Store) replayJournal() (uint64, error) {
 			}
 		}
 	}
+	// Index files whose journal file is gone (a crash between removing
+	// the two) go too.
+	left, err := s.fs.ReadDir(jdir)
+	if err != nil {
+		return 0, fmt.Errorf("list journal: %w", err)
+	}
+	have := make(map[uint64]bool)
+	for _, n := range left {
+		if seq, ok := parseJournalName(n); ok {
+			have[seq] = true
+		}
+	}
+	for _, n := range left {
+		if seq, ok := parseSeqName(n, journalIndexSuffix); ok && !have[seq] {
+			if err := s.fs.Remove(path.Join(jdir, n)); err != nil {
+				return 0, fmt.Errorf("remove journal index: %w", err)
+			}
+		}
+	}
 	return lastSeq, nil
+}
+
+// replayIndexed replays journal file seq from its index file, without
+// reading its records (journal-log mode). done is false if it has no valid
+// index: the file is then read.
+func (s *Store) replayIndexed(file string, seq uint64) (done bool, err error) {
+	b, ok := readWhole(s.fs, path.Join(path.Dir(file), journalIndexName(seq)))
+	if !ok {
+		return false, nil
+	}
+	es, ok := decodeJournalIndex(b, seq)
+	if !ok {
+		s.logger.Warn("journal index damaged; reading the journal file", "file", file)
+		return false, nil
+	}
+	f, err := s.fs.OpenRW(file)
+	if err != nil {
+		return false, fmt.Errorf("open journal file %s: %w", file, err)
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return false, fmt.Errorf("open journal file %s: %w", file, err)
+	}
+	jf := &jfile{seq: seq, f: f, indexed: true}
+	jf.written.Store(size)
+	if traceHook != nil {
+		trace("replay file %d from its index, %d entries", seq, len(es))
+	}
+	for _, e := range es {
+		if e.jpos+e.n > size {
+			f.Close()
+			return false, fmt.Errorf("%w: journal index %d names bytes past the end of its file", ErrStorage, seq)
+		}
+		if l, ok := s.logs[e.name]; ok && l.incarnation == e.inc && l.Err() == nil {
+			if err := l.replayEntry(e, jf); err != nil {
+				l.fail(err)
+			}
+		}
+	}
+	if jf.refs.Load() > 0 {
+		s.jmu.Lock()
+		s.jfiles[seq] = jf
+		s.jmu.Unlock()
+	} else {
+		f.Close()
+	}
+	s.indexedReplays.Add(1)
+	return true, nil
+}
+
+// replayEntry applies one indexed journal entry: the same decisions as
+// replay, without the records.
+func (l *Log) replayEntry(e jentry, jf *jfile) error {
+	next := l.nextOffset.Load()
+	switch {
+	case e.base < next && l.emptyJournalLogLocked() && e.last >= next:
+		l.active = createJournalSegment(l.store.fs, l.dir, e.base, l.store.now())
+		l.publishSegmentsLocked([]*segment{l.active})
+		l.nextOffset.Store(e.base)
+	case e.base < next:
+		return nil
+	case e.base > next:
+		return fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
+			ErrOffline, l.name, e.base, next)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.maybeRollLocked(l.store.now(), e.n); err != nil {
+		return err
+	}
+	seg := l.active
+	pos := seg.written.Load()
+	// One index entry per journal entry: its first batch's offset and the
+	// largest timestamp in it. Lookups scan the batches inside.
+	h := BatchHeader{BaseOffset: e.base, LastOffsetDelta: int32(e.last - e.base), MaxTimestamp: e.maxTS}
+	seg.indexBatchLocked(&h, pos, e.n, l.cfg.IndexIntervalBytes)
+	seg.written.Store(pos + e.n)
+	seg.next.Store(e.last + 1)
+	l.nextOffset.Store(e.last + 1)
+	seg.jb.add(chunk{pos: pos, jf: jf, jpos: e.jpos, n: e.n})
+	l.publishHW(e.last + 1)
+	return nil
 }
 
 // tornExtent is how many bytes after pos, where replay of file seq stopped,

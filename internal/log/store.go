@@ -89,6 +89,7 @@ type Store struct {
 	checkpoints             atomic.Int64
 	journalReused           atomic.Int64
 	materialized            atomic.Int64
+	indexedReplays          atomic.Int64
 }
 
 // Stats are counters a Store keeps for metrics and tests.
@@ -104,6 +105,9 @@ type Stats struct {
 	// Materialized: journal-backed segments the cleaner copied into
 	// ordinary segment files (journal-log mode).
 	Materialized int64
+	// IndexedReplays: journal files recovery replayed from their index
+	// files, without reading their records (journal-log mode).
+	IndexedReplays int64
 	// Durable is the last durable ticket.
 	Durable uint64
 }
@@ -116,6 +120,7 @@ func (s *Store) Stats() Stats {
 		Checkpoints:            s.checkpoints.Load(),
 		JournalReused:          s.journalReused.Load(),
 		Materialized:           s.materialized.Load(),
+		IndexedReplays:         s.indexedReplays.Load(),
 		Durable:                s.commit.durable.Load(),
 	}
 }
@@ -134,9 +139,6 @@ func (o StoreOptions) withDefaults() StoreOptions {
 	}
 	if o.JournalCheckpointBytes <= 0 {
 		o.JournalCheckpointBytes = 64 << 20
-	}
-	if o.JournalHotBytes <= 0 {
-		o.JournalHotBytes = 4 << 30
 	}
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = time.Minute
@@ -634,9 +636,13 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	s.checkpoints.Add(1)
 	if s.journalLog {
 		// Files a checkpoint once covered go as soon as no segment refers
-		// to them, at this or a later checkpoint.
+		// to them, at this or a later checkpoint; those still in use get
+		// their index files.
 		s.covered = max(s.covered, journalSeq)
 		journalSeq = s.covered
+		if err := s.writeJournalIndexes(journalSeq); err != nil {
+			return err
+		}
 	}
 	if journalSeq == 0 {
 		return nil
@@ -661,6 +667,13 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 	}
 	for i, seq := range retire {
 		n := path.Join(jdir, journalName(seq))
+		if s.journalLog {
+			// Its index first: an index never outlives its file (one
+			// left by a crash is removed at the next open).
+			if err := s.fs.Remove(path.Join(jdir, journalIndexName(seq))); err != nil && !errors.Is(err, errNotExist) {
+				return fmt.Errorf("remove journal index: %w", err)
+			}
+		}
 		if i >= len(retire)-keep {
 			// The newest retired files are the ones kept.
 			free := path.Join(jdir, freeJournalName(seq))
@@ -686,6 +699,35 @@ func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
 		if err := s.fs.SyncDir(jdir); err != nil {
 			return fmt.Errorf("fsync journal directory: %w", err)
 		}
+	}
+	return nil
+}
+
+// writeJournalIndexes writes the index file of every sealed journal file
+// up to seq that is still in use and has none (journal-log mode).
+func (s *Store) writeJournalIndexes(upTo uint64) error {
+	s.jmu.Lock()
+	var todo []*jfile
+	for seq, j := range s.jfiles {
+		if seq <= upTo && !j.indexed && j.refs.Load() > 0 {
+			todo = append(todo, j)
+		}
+	}
+	s.jmu.Unlock()
+	jdir := path.Join(s.dir, journalDir)
+	for _, j := range todo {
+		// The file is sealed: nothing appends to entries any more.
+		s.commit.mu.Lock()
+		es := j.entries
+		s.commit.mu.Unlock()
+		if err := writeFileAtomic(s.fs, jdir, journalIndexName(j.seq), encodeJournalIndex(j.seq, es)); err != nil {
+			_ = s.fs.Remove(path.Join(jdir, journalIndexName(j.seq)+".tmp"))
+			return fmt.Errorf("write journal index %d: %w", j.seq, err)
+		}
+		j.indexed = true
+		s.commit.mu.Lock()
+		j.entries = nil
+		s.commit.mu.Unlock()
 	}
 	return nil
 }
