@@ -55,7 +55,6 @@ func defaultServeConfig() serveConfig {
 		Listen:            "127.0.0.1:9092",
 		DataDir:           "./sluice-data",
 		Durability:        "fsync",
-		JournalLog:        true,
 		AutoCreateTopics:  true,
 		DefaultPartitions: 1,
 		LogLevel:          "info",
@@ -98,7 +97,7 @@ func settings() []setting {
 			str(func(c *serveConfig) *string { return &c.DataDir })},
 		{"durability", "SLUICE_DURABILITY", "default durability: fsync | interval=<ms> | none", false,
 			str(func(c *serveConfig) *string { return &c.Durability })},
-		{"journal-log", "SLUICE_JOURNAL_LOG", "keep partition data in the journal, written once (default true); false keeps a second copy in segment files, and a data directory used with it must keep it", true,
+		{"journal-log", "SLUICE_JOURNAL_LOG", "keep partition data in the journal, written once, instead of a second copy in segment files (measured faster for bursts, slower sustained on the benchmark VM: BENCHMARKS.md); a data directory used with it must keep it", true,
 			func(c *serveConfig, v string) error {
 				b, err := strconv.ParseBool(v)
 				c.JournalLog = b

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -70,7 +71,21 @@ func TestFetchAllocsPerBatch(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	ts := startServer(t, withDurability(log.Durability{Kind: log.DurabilityNone}))
+	for _, journalLog := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal-log=%v", journalLog), func(t *testing.T) {
+			opt := withDurability(log.Durability{Kind: log.DurabilityNone})
+			if journalLog {
+				// Batches served from the journal's files, one region per
+				// produced batch. fsync: produceN then waits until they
+				// are readable.
+				opt = withJournalLog
+			}
+			fetchAllocsPerBatch(t, startServer(t, opt))
+		})
+	}
+}
+
+func fetchAllocsPerBatch(t *testing.T, ts *testServer) {
 	ts.createTopic("alloc", 1)
 	ts.produceN("alloc", 0, 100, 10, 100)
 	c := ts.dial()

@@ -21,8 +21,7 @@ func TestCorruptSealedSegmentOffline(t *testing.T) {
 	mem := vfs.NewMem()
 	dir := t.TempDir()
 	withDir := func(o *testOptions) { o.bcfg.DataDir = dir }
-	// The damage is done to a segment file: with segment copies.
-	ts := startServer(t, withFS(mem), withDir, withSegmentCopies)
+	ts := startServer(t, withFS(mem), withDir)
 	c := ts.dial()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = 4
@@ -68,7 +67,7 @@ func TestCorruptSealedSegmentOffline(t *testing.T) {
 	f.Sync()
 	f.Close()
 
-	ts = startServer(t, withFS(mem), withDir, withSegmentCopies)
+	ts = startServer(t, withFS(mem), withDir)
 	c = ts.dial()
 	defer c.close()
 

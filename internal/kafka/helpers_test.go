@@ -57,9 +57,8 @@ func withServerConfig(f func(*Config)) serverOpt {
 	return func(o *testOptions) { f(&o.cfg) }
 }
 
-// withSegmentCopies runs the broker with --journal-log=false: segment
-// files hold a second copy of every record.
-func withSegmentCopies(o *testOptions) { o.bcfg.JournalLog = false }
+// withJournalLog runs the broker with the journal as the log.
+func withJournalLog(o *testOptions) { o.bcfg.JournalLog = true }
 
 func withFS(fs vfs.FS) serverOpt {
 	return func(o *testOptions) { o.bcfg.FS = fs }
@@ -82,7 +81,6 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 		bcfg: broker.Config{
 			FS: vfs.OS{}, DataDir: t.TempDir(), NodeID: 0, Host: host, Port: int32(port),
 			AutoCreateTopics: true, DefaultPartitions: 1,
-			JournalLog: true, // what `sluice serve` runs by default
 		},
 		cfg: Config{NodeID: 0, Host: host, Port: int32(port)},
 	}
