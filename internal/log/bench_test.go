@@ -285,22 +285,43 @@ func appendAllocs(t *testing.T, s *Store, journalLog bool) {
 			s.WhenDurable(r.Ticket, n)
 			<-n.ch
 		}
-		allocs := testing.AllocsPerRun(200, func() {
-			r, err := l.Append(batch, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.WhenDurable(r.Ticket, n)
-			if err := <-n.ch; err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Read(r.BaseOffset, 1<<20, &res); err != nil {
-				t.Fatal(err)
-			}
-			res.Release()
-		})
-		if allocs != 0 {
-			t.Errorf("policy %d, journal log %v: %.1f allocations per append+read, want 0", pol, journalLog, allocs)
+		// per appends k batches, waits for the last one's group, then
+		// reads each back.
+		per := func(k int) float64 {
+			return testing.AllocsPerRun(200, func() {
+				var first int64
+				var r AppendResult
+				for i := range k {
+					var err error
+					if r, err = l.Append(batch, 0); err != nil {
+						t.Fatal(err)
+					}
+					if i == 0 {
+						first = r.BaseOffset
+					}
+				}
+				s.WhenDurable(r.Ticket, n)
+				if err := <-n.ch; err != nil {
+					t.Fatal(err)
+				}
+				for off := first; off <= r.LastOffset; off += 16 {
+					if err := l.Read(off, 1<<20, &res); err != nil {
+						t.Fatal(err)
+					}
+					res.Release()
+				}
+			})
 		}
+		one, many := per(1), per(32)
+		if !journalLog && (one != 0 || many != 0) {
+			t.Errorf("policy %d: %.1f allocations per append+read (%.1f for 32), want 0", pol, one, many)
+		}
+		// In journal-log mode each commit group is kept in memory for
+		// readers and never reused (recentCache): a few allocations per
+		// group, none per append.
+		if journalLog && (one > 4 || many > one) {
+			t.Errorf("policy %d, journal log: %.1f allocations for 1 append+read, %.1f for 32: want at most 4, not growing", pol, one, many)
+		}
+		t.Logf("policy %d, journal log %v: %.1f allocations for 1 append+read, %.1f for 32", pol, journalLog, one, many)
 	}
 }

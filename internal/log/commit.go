@@ -72,9 +72,7 @@ const (
 // commit goroutine writes the whole buffer with one pwrite and makes it
 // durable with one fdatasync, then raises each touched log's high watermark
 // and completes the waiting tickets. Appenders never touch the journal file,
-// so they never wait behind its fsync. (In journal-log mode they do write
-// their entries to it, through the page cache, never into a block of an
-// earlier group: see writeEntryLocked.)
+// so they never wait behind its fsync.
 //
 // The journal write cannot fail for lack of space: add reserves the bytes
 // in the current file first (fallocate, in 16 MiB steps), and a reservation
@@ -113,10 +111,6 @@ type committer struct {
 	wake    chan struct{} // capacity 1
 	stop    chan struct{}
 	done    chan struct{}
-
-	// scratch is where writeEntryLocked builds an entry (journal-log
-	// mode).
-	scratch []byte
 
 	// Commit goroutine only.
 	spareBuf  []byte
@@ -216,15 +210,7 @@ func (c *committer) add(l *Log, records []byte, next, maxTS int64, jb *jbFile, s
 	if err := c.store.fatalErr(); err != nil {
 		return 0, err
 	}
-	if c.jf != nil {
-		n := journalEntryHeader + len(l.name) + len(records)
-		if err := c.reserveLocked(int64(n)); err != nil {
-			return 0, err
-		}
-		if err := c.writeEntryLocked(l, records, n, next, maxTS, jb, segPos); err != nil {
-			return 0, err
-		}
-	} else if !c.perFile {
+	if !c.perFile {
 		n := journalEntryHeader + len(l.name) + len(records)
 		if err := c.reserveLocked(int64(n)); err != nil {
 			return 0, err
@@ -241,6 +227,15 @@ func (c *committer) add(l *Log, records []byte, next, maxTS int64, jb *jbFile, s
 		copy(b[journalEntryHeader+len(l.name):], records)
 		crc, _ := journalEntryCRC(b[8:journalEntryHeader+len(l.name)], records) // validated: frames
 		binary.BigEndian.PutUint32(b[4:], crc)
+		if jb != nil {
+			head := int64(journalEntryHeader + len(l.name))
+			jb.add(chunk{pos: segPos, jf: c.jf, jpos: c.filePos + head, n: int64(len(records))})
+			c.jf.entries = append(c.jf.entries, jentry{
+				inc: l.incarnation, name: l.name,
+				base: int64(binary.BigEndian.Uint64(records)), last: next - 1, maxTS: maxTS,
+				jpos: c.filePos + head, n: int64(len(records)),
+			})
+		}
 		c.filePos += int64(n)
 	}
 	c.appended++
@@ -254,46 +249,6 @@ func (c *committer) add(l *Log, records []byte, next, maxTS int64, jb *jbFile, s
 	default:
 	}
 	return Ticket(c.appended), nil
-}
-
-// writeEntryLocked writes an n-byte journal entry for records straight
-// into the journal file's page cache (journal-log mode) and makes it the
-// chunk of jb at segPos. The appender does the write, so the copy into
-// the page cache is spread over the appending goroutines and overlaps the
-// committer's fdatasync of the previous group; the committer's cycle is
-// then little more than the flush. (In the ordinary mode the committer
-// writes a whole group with O_DIRECT, which copies nothing.) Every group
-// ends padded to a block boundary (runCycle), so an appender never writes
-// into a block that holds acknowledged entries, and never into a page
-// under writeback. A failed write is an I/O error: the store fails.
-func (c *committer) writeEntryLocked(l *Log, records []byte, n int, next, maxTS int64, jb *jbFile, segPos int64) error {
-	head := journalEntryHeader + len(l.name)
-	if cap(c.scratch) < n {
-		c.scratch = make([]byte, n, max(n, 2*cap(c.scratch)))
-	}
-	b := c.scratch[:n]
-	clear(b[:journalEntryHeader])
-	binary.BigEndian.PutUint32(b[0:], uint32(n-4))
-	binary.BigEndian.PutUint64(b[jeSeq:], c.fileSeq)
-	binary.BigEndian.PutUint64(b[jeInc:], l.incarnation)
-	binary.BigEndian.PutUint16(b[jeNameLen:], uint16(len(l.name)))
-	copy(b[journalEntryHeader:], l.name)
-	crc, _ := journalEntryCRC(b[8:head], records) // validated: frames
-	binary.BigEndian.PutUint32(b[4:], crc)
-	copy(b[head:], records)
-	if _, err := c.file.WriteAt(b, c.filePos); err != nil {
-		c.store.setFatal(fmt.Errorf("journal write: %w", err))
-		return c.store.fatalErr()
-	}
-	jb.add(chunk{pos: segPos, jf: c.jf, jpos: c.filePos + int64(head), n: int64(len(records))})
-	c.jf.entries = append(c.jf.entries, jentry{
-		inc: l.incarnation, name: l.name,
-		base: int64(binary.BigEndian.Uint64(records)), last: next - 1, maxTS: maxTS,
-		jpos: c.filePos + int64(head), n: int64(len(records)),
-	})
-	c.filePos += int64(n)
-	c.jf.written.Store(c.filePos)
-	return nil
 }
 
 // batchPrefix is the part of a v2 batch before its attributes (base offset,
@@ -429,12 +384,6 @@ func (c *committer) runCycle() {
 		l.inCycle = false
 	}
 	file, jf := c.file, c.jf
-	if jf != nil {
-		// Appenders wrote every entry themselves (writeEntryLocked): what
-		// this cycle writes (a seal, the padding) starts where they
-		// stopped.
-		c.bufStart = c.filePos
-	}
 	var rotatedSeq uint64
 	if next != nil {
 		c.sealLocked()
@@ -466,6 +415,14 @@ func (c *committer) runCycle() {
 			if len(buf) > 0 {
 				if _, e := file.WriteAt(buf, bufStart); e != nil {
 					err = fmt.Errorf("journal write: %w", e)
+				} else if jf != nil {
+					if len(buf) <= recentGroupMax {
+						// Journal-log mode: a copy of the group stays in
+						// memory for readers at the tail (the write
+						// skipped the page cache).
+						c.store.recent.add(&recentGroup{seq: jf.seq, start: bufStart, end: bufStart + int64(len(buf)), buf: append([]byte(nil), buf...)})
+					}
+					jf.written.Store(bufStart + int64(len(buf)))
 				}
 			}
 			if err == nil {

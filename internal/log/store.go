@@ -64,6 +64,8 @@ type Store struct {
 	// jfiles are the journal files open for journal-backed segments, by
 	// sequence (journal-log mode).
 	jfiles map[uint64]*jfile
+	// recent keeps the newest commit groups in memory (journal-log mode).
+	recent recentCache
 	// cleanMu serialises journal cleaning (jclean.go).
 	cleanMu sync.Mutex
 	// covered is the highest journal sequence a checkpoint has covered:
@@ -251,7 +253,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	seq := max(lastSeq, freeSeq) + 1
-	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)), !s.journalLog)
+	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)), true)
 	if err == nil {
 		err = fsys.SyncDir(path.Join(dir, journalDir))
 	}
@@ -734,7 +736,10 @@ func (s *Store) writeJournalIndexes(upTo uint64) error {
 
 // addJFile registers journal file seq, open as f, with refs references.
 func (s *Store) addJFile(seq uint64, f vfs.File, refs int32) *jfile {
-	j := &jfile{seq: seq, f: f}
+	j := &jfile{seq: seq, f: f, recent: &s.recent}
+	if rf, err := s.fs.Open(f.Name()); err == nil {
+		j.rf = rf // the committer's handle may be O_DIRECT
+	}
 	j.refs.Store(refs)
 	s.jmu.Lock()
 	s.jfiles[seq] = j
@@ -817,7 +822,7 @@ func (s *Store) nextJournalFile(seq uint64) (f vfs.File, size int64, err error) 
 		s.logger.Warn("journal file not recycled; creating a new one", "file", old, "err", err)
 		_ = s.fs.Remove(old)
 	}
-	f, err = createJournal(s.fs, name, !s.journalLog)
+	f, err = createJournal(s.fs, name, true)
 	if err == nil {
 		if err = s.fs.SyncDir(jdir); err != nil {
 			f.Close()
@@ -834,7 +839,7 @@ func (s *Store) reuseJournal(old, name string) (vfs.File, int64, error) {
 	if err := s.fs.Rename(old, name); err != nil {
 		return nil, 0, err
 	}
-	f, err := openJournal(s.fs, name, !s.journalLog)
+	f, err := openJournal(s.fs, name, true)
 	if err != nil {
 		return nil, 0, err
 	}
