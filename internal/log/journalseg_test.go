@@ -143,9 +143,10 @@ func TestJournalLogWritesOnce(t *testing.T) {
 }
 
 // TestJournalLogGroupsStartOnBlocks checks the rule that keeps acknowledged
-// entries safe from a torn rewrite: in journal-log mode appenders write
-// their entries themselves, and an entry after a durable group starts on a
-// new block, never in the block that holds the group's last entry.
+// entries safe from a torn rewrite, in journal-log mode too (where chunks
+// point into the journal, so entry positions are visible): an entry after a
+// durable group starts on a new block, never in the block that holds the
+// group's last entry.
 func TestJournalLogGroupsStartOnBlocks(t *testing.T) {
 	s := openMem(t, vfs.NewMem(), StoreOptions{JournalLog: true})
 	defer s.Close()
