@@ -177,20 +177,19 @@ func (c *committer) padLocked() {
 	c.filePos += int64(pad)
 }
 
-// createJournal creates a journal file, for direct I/O where possible and
-// wanted (not in journal-log mode, whose journal serves reads and so goes
-// through the page cache).
-func createJournal(fsys vfs.FS, name string, direct bool) (vfs.File, error) {
-	if d, ok := fsys.(vfs.DirectCreator); ok && direct {
+// createJournal creates a journal file (or a segment file the journal
+// cleaner writes), for direct I/O where possible.
+func createJournal(fsys vfs.FS, name string) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok {
 		return d.CreateDirect(name)
 	}
 	return fsys.Create(name)
 }
 
 // openJournal opens an existing journal file for overwriting, for direct
-// I/O where possible and wanted.
-func openJournal(fsys vfs.FS, name string, direct bool) (vfs.File, error) {
-	if d, ok := fsys.(vfs.DirectCreator); ok && direct {
+// I/O where possible.
+func openJournal(fsys vfs.FS, name string) (vfs.File, error) {
+	if d, ok := fsys.(vfs.DirectCreator); ok {
 		return d.OpenDirect(name)
 	}
 	return fsys.OpenRW(name)

@@ -146,7 +146,7 @@ func (l *Log) materialize(seg *segment) error {
 	if traceHook != nil {
 		trace("materialize %s segment %d size %d start", l.name, seg.base, size)
 	}
-	f, err := createJournal(s.fs, tmp, true)
+	f, err := createJournal(s.fs, tmp)
 	if err != nil {
 		return fmt.Errorf("materialize %s segment %d: %w", l.name, seg.base, err)
 	}

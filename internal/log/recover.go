@@ -444,17 +444,8 @@ func (s *Store) replayIndexed(file string, seq uint64) (done bool, err error) {
 // replayEntry applies one indexed journal entry: the same decisions as
 // replay, without the records.
 func (l *Log) replayEntry(e jentry, jf *jfile) error {
-	next := l.nextOffset.Load()
-	switch {
-	case e.base < next && l.emptyJournalLogLocked() && e.last >= next:
-		l.active = createJournalSegment(l.store.fs, l.dir, e.base, l.store.now())
-		l.publishSegmentsLocked([]*segment{l.active})
-		l.nextOffset.Store(e.base)
-	case e.base < next:
-		return nil
-	case e.base > next:
-		return fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
-			ErrOffline, l.name, e.base, next)
+	if apply, err := l.replayPlace(e.base, e.last, true); !apply || err != nil {
+		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -597,22 +588,31 @@ func (s *Store) replayJournalFile(b []byte, seq uint64, jf *jfile) (pos int, sea
 // segments).
 func (l *Log) replay(records []byte, at jloc) error {
 	h, _ := ParseHeader(records)
-	next := l.nextOffset.Load()
-	switch {
-	case h.BaseOffset < next && at.jf != nil && l.emptyJournalLogLocked() && lastOffset(records) >= next:
-		// A journal-backed log whose start was moved into a batch (by
-		// DeleteRecords): its data begins with that batch.
-		l.active = createJournalSegment(l.store.fs, l.dir, h.BaseOffset, l.store.now())
-		l.publishSegmentsLocked([]*segment{l.active})
-		l.nextOffset.Store(h.BaseOffset)
-	case h.BaseOffset < next:
-		return nil
-	case h.BaseOffset > next:
-		return fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
-			ErrOffline, l.name, h.BaseOffset, next)
+	if apply, err := l.replayPlace(h.BaseOffset, lastOffset(records), at.jf != nil); !apply || err != nil {
+		return err
 	}
 	_, err := l.appendValidated(records, h.PartitionLeaderEpoch, true, at)
 	return err
+}
+
+// replayPlace decides where a journal entry with offsets [base, last]
+// goes at recovery: apply is false if the log holds it already, err
+// non-nil if it leaves a gap. A journal-backed log (journalLog) whose
+// start DeleteRecords moved into that entry begins with it.
+func (l *Log) replayPlace(base, last int64, journalLog bool) (apply bool, err error) {
+	next := l.nextOffset.Load()
+	switch {
+	case base < next && journalLog && l.emptyJournalLogLocked() && last >= next:
+		l.active = createJournalSegment(l.store.fs, l.dir, base, l.store.now())
+		l.publishSegmentsLocked([]*segment{l.active})
+		l.nextOffset.Store(base)
+	case base < next:
+		return false, nil
+	case base > next:
+		return false, fmt.Errorf("%w: journal continues %s at offset %d but its segments end at %d",
+			ErrOffline, l.name, base, next)
+	}
+	return true, nil
 }
 
 // emptyJournalLogLocked reports whether the log is one empty journal-backed

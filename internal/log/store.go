@@ -253,7 +253,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	seq := max(lastSeq, freeSeq) + 1
-	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)), true)
+	f, err := createJournal(fsys, path.Join(dir, journalDir, journalName(seq)))
 	if err == nil {
 		err = fsys.SyncDir(path.Join(dir, journalDir))
 	}
@@ -822,7 +822,7 @@ func (s *Store) nextJournalFile(seq uint64) (f vfs.File, size int64, err error) 
 		s.logger.Warn("journal file not recycled; creating a new one", "file", old, "err", err)
 		_ = s.fs.Remove(old)
 	}
-	f, err = createJournal(s.fs, name, true)
+	f, err = createJournal(s.fs, name)
 	if err == nil {
 		if err = s.fs.SyncDir(jdir); err != nil {
 			f.Close()
@@ -839,7 +839,7 @@ func (s *Store) reuseJournal(old, name string) (vfs.File, int64, error) {
 	if err := s.fs.Rename(old, name); err != nil {
 		return nil, 0, err
 	}
-	f, err := openJournal(s.fs, name, true)
+	f, err := openJournal(s.fs, name)
 	if err != nil {
 		return nil, 0, err
 	}
