@@ -35,23 +35,24 @@ type timeEntry struct {
 	rel uint32
 }
 
-// offsetIndex is an append-only array with one writer (the log's appender,
-// or recovery before the segment is published) and lock-free readers: the
-// writer stores an entry and then publishes the new length; a reader loads
-// the length first and then the buffer, which is at least that long.
-type offsetIndex struct {
-	buf atomic.Pointer[[]offsetEntry]
+// appendList is an append-only array with one writer and lock-free
+// readers: the writer stores an entry and then publishes the new length; a
+// reader loads the length first and then the buffer, which is at least
+// that long. Growth copies into a new buffer, so a reader's view stays
+// valid.
+type appendList[T any] struct {
+	buf atomic.Pointer[[]T]
 	n   atomic.Int32
 }
 
-func (x *offsetIndex) add(e offsetEntry) {
+func (x *appendList[T]) add(e T) {
 	n := int(x.n.Load())
-	var s []offsetEntry
+	var s []T
 	if p := x.buf.Load(); p != nil {
 		s = *p
 	}
 	if n == len(s) {
-		grown := make([]offsetEntry, max(16, 2*n))
+		grown := make([]T, max(16, 2*n))
 		copy(grown, s[:n])
 		x.buf.Store(&grown)
 		s = grown
@@ -60,7 +61,7 @@ func (x *offsetIndex) add(e offsetEntry) {
 	x.n.Store(int32(n + 1))
 }
 
-func (x *offsetIndex) entries() []offsetEntry {
+func (x *appendList[T]) entries() []T {
 	n := x.n.Load()
 	p := x.buf.Load()
 	if p == nil {
@@ -68,6 +69,10 @@ func (x *offsetIndex) entries() []offsetEntry {
 	}
 	return (*p)[:n]
 }
+
+// offsetIndex is the sparse offset index of a segment (appender writes,
+// readers look up without locks).
+type offsetIndex struct{ appendList[offsetEntry] }
 
 // truncate drops entries at or past pos (recovery only).
 func (x *offsetIndex) truncate(pos int64) {
@@ -87,35 +92,8 @@ func (x *offsetIndex) lookup(rel uint32) int64 {
 	return int64(e[i-1].pos)
 }
 
-type timeIndex struct {
-	buf atomic.Pointer[[]timeEntry]
-	n   atomic.Int32
-}
-
-func (x *timeIndex) add(e timeEntry) {
-	n := int(x.n.Load())
-	var s []timeEntry
-	if p := x.buf.Load(); p != nil {
-		s = *p
-	}
-	if n == len(s) {
-		grown := make([]timeEntry, max(16, 2*n))
-		copy(grown, s[:n])
-		x.buf.Store(&grown)
-		s = grown
-	}
-	s[n] = e
-	x.n.Store(int32(n + 1))
-}
-
-func (x *timeIndex) entries() []timeEntry {
-	n := x.n.Load()
-	p := x.buf.Load()
-	if p == nil {
-		return nil
-	}
-	return (*p)[:n]
-}
+// timeIndex is the time index of a segment, like offsetIndex.
+type timeIndex struct{ appendList[timeEntry] }
 
 func (x *timeIndex) last() (timeEntry, bool) {
 	e := x.entries()

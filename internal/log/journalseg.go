@@ -106,37 +106,8 @@ type chunk struct {
 	n    int64
 }
 
-// chunkList is append-only with one writer and lock-free readers, like
-// offsetIndex: the writer stores an entry, then publishes the length.
-type chunkList struct {
-	buf atomic.Pointer[[]chunk]
-	n   atomic.Int32
-}
-
-func (x *chunkList) add(c chunk) {
-	n := int(x.n.Load())
-	var s []chunk
-	if p := x.buf.Load(); p != nil {
-		s = *p
-	}
-	if n == len(s) {
-		grown := make([]chunk, max(16, 2*n))
-		copy(grown, s[:n])
-		x.buf.Store(&grown)
-		s = grown
-	}
-	s[n] = c
-	x.n.Store(int32(n + 1))
-}
-
-func (x *chunkList) entries() []chunk {
-	n := x.n.Load()
-	p := x.buf.Load()
-	if p == nil {
-		return nil
-	}
-	return (*p)[:n]
-}
+// chunkList is a segment's chunks, in segment-position order.
+type chunkList = appendList[chunk]
 
 // jbFile is the data of a journal-backed segment.
 //
