@@ -428,8 +428,8 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 		i = 0
 	}
 	for ; i < len(segs) && offset < hw; i++ {
-		seg := segs[i]
-		if !seg.acquire() {
+		seg := l.acquireLive(segs[i])
+		if seg == nil {
 			// Deleted by retention under us; the offset is gone.
 			if offset < l.logStart.Load() {
 				res.Release()
@@ -508,6 +508,33 @@ func (l *Log) Read(offset, maxBytes int64, res *ReadResult) error {
 	return nil
 }
 
+// acquireLive acquires seg, or the segment that took its place: the
+// journal cleaner swaps a journal-backed segment for an ordinary copy with
+// the same base and bytes, and a reader may still hold the list from
+// before. It returns nil if the segment was deleted (retention,
+// DeleteRecords) or the log closed.
+func (l *Log) acquireLive(seg *segment) *segment {
+	for {
+		if seg.acquire() {
+			return seg
+		}
+		if seg.removed.Load() {
+			return nil
+		}
+		var next *segment
+		for _, s := range l.segments() {
+			if s.base == seg.base {
+				next = s
+				break
+			}
+		}
+		if next == nil || next == seg {
+			return nil
+		}
+		seg = next
+	}
+}
+
 // Release drops the segment references a ReadResult holds. Safe to call
 // more than once.
 func (r *ReadResult) Release() {
@@ -526,8 +553,12 @@ func (l *Log) ScanHeaders(from int64, fn func(h BatchHeader) bool) error {
 	}
 	hw := l.hw.Load()
 	var hr headerReader
-	for _, seg := range l.segments() {
-		if seg.next.Load() <= from || !seg.acquire() {
+	for _, listed := range l.segments() {
+		if listed.next.Load() <= from {
+			continue
+		}
+		seg := l.acquireLive(listed)
+		if seg == nil {
 			continue
 		}
 		limit := seg.written.Load()
@@ -566,8 +597,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, error) {
 	hw := l.hw.Load()
 	start := l.logStart.Load()
 	var hr headerReader
-	for _, seg := range l.segments() {
-		if seg.maxTS.Load() < ts || !seg.acquire() {
+	for _, listed := range l.segments() {
+		if listed.maxTS.Load() < ts {
+			continue
+		}
+		seg := l.acquireLive(listed)
+		if seg == nil {
 			continue
 		}
 		limit := seg.written.Load()
