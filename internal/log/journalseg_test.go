@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"path"
 	"strings"
 	"testing"
@@ -29,8 +30,8 @@ func journalFiles(t *testing.T, fs vfs.FS) []string {
 // TestJournalLogWritesOnce checks journal-log mode end to end: appends
 // write no segment file, reads come back from the journal, a reopened
 // store serves the same bytes, retention frees journal files once no
-// segment refers to them, the dropped data does not come back, and the
-// other mode refuses the directory.
+// segment refers to them, the dropped data does not come back, and
+// opening it without the journal log converts it to segment files.
 func TestJournalLogWritesOnce(t *testing.T) {
 	fs := vfs.NewMem()
 	opts := StoreOptions{JournalLog: true, JournalCheckpointBytes: 16 << 10, RetentionCheckInterval: -1, noCleaner: true}
@@ -134,11 +135,67 @@ func TestJournalLogWritesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := OpenStore(fs, "/data", StoreOptions{}); err == nil || !strings.Contains(err.Error(), "journal log") {
-		t.Fatalf("ordinary mode opened a journal-log directory: %v", err)
-	}
 	if _, _, err := fs.Stat(path.Join("/data", journalLogMarker)); err != nil {
 		t.Fatalf("marker: %v", err)
+	}
+	wantAll := readAllAfterReopen(t, fs, opts, "t-0", start)
+	checkConverted(t, fs, map[string][][]byte{"t-0": wantAll, "t-1": otherWant}, map[string]int64{"t-0": start})
+}
+
+// readAllAfterReopen opens the store, reads log name from offset from and
+// closes it again.
+func readAllAfterReopen(t *testing.T, fs vfs.FS, opts StoreOptions, name string, from int64) [][]byte {
+	t.Helper()
+	s := openMem(t, fs, opts)
+	l, _ := s.Open(name, Config{})
+	out := readAll(t, l, from)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkConverted opens the journal-log store in /data without the journal
+// log, which converts it, and checks that every log reads back want (from
+// its start in starts), that no segment is journal-backed and no journal
+// file is left, that the marker is gone, and that an append works after.
+func checkConverted(t *testing.T, fs vfs.FS, want map[string][][]byte, starts map[string]int64) {
+	t.Helper()
+	s := openMem(t, fs, StoreOptions{RetentionCheckInterval: -1})
+	if _, _, err := fs.Stat(path.Join("/data", journalLogMarker)); err == nil {
+		t.Fatal("marker left after the conversion")
+	}
+	for name, batches := range want {
+		l, _ := s.Open(name, Config{})
+		if got := l.LogStartOffset(); got != starts[name] {
+			t.Fatalf("%s: log start %d after the conversion, want %d", name, got, starts[name])
+		}
+		got := readAll(t, l, starts[name])
+		if len(got) != len(batches) {
+			t.Fatalf("%s: %d batches after the conversion, want %d", name, len(got), len(batches))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], batches[i]) {
+				t.Fatalf("%s: batch %d differs after the conversion", name, i)
+			}
+		}
+		for _, seg := range l.segments() {
+			if seg.jb != nil {
+				t.Fatalf("%s: segment %d is journal-backed after the conversion", name, seg.base)
+			}
+		}
+		r, err := l.Append(makeBatch(1, 10, time.Now().UnixMilli(), 0), 1)
+		if err != nil || r.BaseOffset != l.NextOffset()-1 {
+			t.Fatalf("%s: append after the conversion: %+v %v", name, r, err)
+		}
+		waitDurable(t, s, r.Ticket)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Only this last run's journal: nothing from the journal-log run.
+	if files := journalFiles(t, fs); len(files) > 1 {
+		t.Fatalf("journal files left after the conversion: %v", files)
 	}
 }
 
@@ -328,4 +385,97 @@ func TestJournalIndexReplay(t *testing.T) {
 		t.Fatalf("%d journal files replayed from damaged index files", st.IndexedReplays)
 	}
 	check("with damaged indexes", s)
+}
+
+// TestJournalLogConversionInterrupted fails the conversion to segment
+// files at every sync in turn, then cuts the power and opens the directory
+// again, half the time converting, half the time back in journal-log
+// mode: nothing acknowledged is lost either way, and a finished conversion
+// leaves no journal-backed segment. Logs: one with segments copied out by
+// the cleaner before and journal-backed ones after, one whose start
+// DeleteRecords moved into a batch, and an empty one.
+func TestJournalLogConversionInterrupted(t *testing.T) {
+	opts := StoreOptions{JournalLog: true, JournalCheckpointBytes: 16 << 10, RetentionCheckInterval: -1}
+	build := func() (*vfs.Mem, map[string][][]byte, map[string]int64) {
+		fs := vfs.NewMem()
+		s := openMem(t, fs, opts)
+		a, _ := s.Open("a-0", Config{SegmentBytes: 4 << 10})
+		b, _ := s.Open("b-0", Config{SegmentBytes: 4 << 10})
+		_, _ = s.Open("c-0", Config{})
+		now := time.Now().UnixMilli()
+		var last Ticket
+		for i := 0; i < 60; i++ {
+			r, err := a.Append(makeBatch(2, 100, now, byte(i)), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%3 == 0 {
+				if r, err = b.Append(makeBatch(2, 50, now, byte(i)), 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			last = r.Ticket
+			if i == 30 {
+				waitDurable(t, s, last)
+				// Half of a goes to segment files as the cleaner copies it.
+				s.cleanMu.Lock()
+				if _, err := s.unpin(^uint64(0)); err != nil {
+					t.Fatal(err)
+				}
+				s.cleanMu.Unlock()
+			}
+		}
+		waitDurable(t, s, last)
+		// Into a journal-backed segment, between a batch's two records.
+		if _, err := b.DeleteRecords(31); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][][]byte{"a-0": readAll(t, a, 0), "b-0": readAll(t, b, 31), "c-0": nil}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return fs, want, map[string]int64{"a-0": 0, "b-0": 31, "c-0": 0}
+	}
+
+	syncs := 0
+	fs, _, _ := build()
+	fs.SetSyncFault(func(string) error { syncs++; return nil })
+	s := openMem(t, fs, StoreOptions{RetentionCheckInterval: -1})
+	s.Close()
+	if syncs < 10 {
+		t.Fatalf("the conversion made %d syncs, want many", syncs)
+	}
+	t.Logf("a whole conversion makes %d syncs", syncs)
+	failed := 0
+	for k := 1; k <= syncs; k++ {
+		fs, want, starts := build()
+		n := 0
+		fs.SetSyncFault(func(name string) error {
+			if n++; n == k {
+				return vfs.ErrInjected
+			}
+			return nil
+		})
+		if s, err := OpenStore(fs, "/data", StoreOptions{RetentionCheckInterval: -1}); err == nil {
+			s.Close() // the failed sync was one the conversion could retry or skip
+		} else {
+			failed++
+		}
+		fs.Crash(rand.New(rand.NewPCG(uint64(k), 3)))
+		fs = fs.Restart()
+		if k%2 == 0 {
+			// Back to the journal log: everything is still there.
+			for name, batches := range want {
+				got := readAllAfterReopen(t, fs, opts, name, starts[name])
+				if len(got) != len(batches) {
+					t.Fatalf("sync %d failed, journal-log reopen: %s has %d batches, want %d", k, name, len(got), len(batches))
+				}
+			}
+		}
+		checkConverted(t, fs, want, starts)
+	}
+	if failed == 0 {
+		t.Fatal("no injected failure stopped a conversion")
+	}
+	t.Logf("%d of %d injected sync failures stopped the conversion; none lost data", failed, syncs)
 }

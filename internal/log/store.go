@@ -767,15 +767,21 @@ func (s *Store) jfileInUse(seq uint64) bool {
 	return false
 }
 
-// checkMode refuses a data directory written in the other journal mode,
-// and marks one used in journal-log mode.
+// checkMode marks a data directory used in journal-log mode, and converts
+// one written in that mode to segment files when opened without it
+// (convert.go).
 func (s *Store) checkMode() error {
 	marker := path.Join(s.dir, journalLogMarker)
 	_, _, err := s.fs.Stat(marker)
 	has := err == nil
 	switch {
 	case has && !s.journalLog:
-		return fmt.Errorf("%w: %s holds journal-log data (segments that exist only in the journal); open it with the journal log enabled", ErrStorage, s.dir)
+		s.logger.Info("converting a journal-log data directory to segment files", "dir", s.dir)
+		n, err := convertToSegmentFiles(s.fs, s.dir, s.opts)
+		if err != nil {
+			return err
+		}
+		s.logger.Info("converted to segment files", "dir", s.dir, "segments_copied", n)
 	case !has && s.journalLog:
 		if err := writeFileAtomic(s.fs, s.dir, journalLogMarker, nil); err != nil {
 			return fmt.Errorf("open store %s: %w", s.dir, err)
