@@ -86,6 +86,7 @@ func TestPowerLoss(t *testing.T) {
 	}
 	var totalAcked, totalCut int64
 	reusedBefore, materializedBefore, indexedBefore := powerLossReused.Load(), powerLossMaterialized.Load(), powerLossIndexed.Load()
+	punchedBefore, skippedBefore := powerLossPunched.Load(), powerLossSkipped.Load()
 	first := 0
 	if v := os.Getenv("SLUICE_CRASH_ROUND"); v != "" {
 		first, _ = strconv.Atoi(v)
@@ -103,8 +104,12 @@ func TestPowerLoss(t *testing.T) {
 	reused := powerLossReused.Load() - reusedBefore
 	materialized := powerLossMaterialized.Load() - materializedBefore
 	indexed := powerLossIndexed.Load() - indexedBefore
-	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused and %d journal-backed segments copied out before the crashes; %d journal files replayed from their index",
-		points, totalAcked, totalCut, reused, materialized, indexed)
+	punched, skipped := powerLossPunched.Load()-punchedBefore, powerLossSkipped.Load()-skippedBefore
+	t.Logf("%d crash points: %d acknowledged batches checked, 0 lost; %d torn bytes cut in recovery; %d journal files reused, %d journal-backed segments copied out and %d dead journal bytes punched out before the crashes; %d journal files replayed from their index; %d punched entries stepped over",
+		points, totalAcked, totalCut, reused, materialized, punched, indexed, skipped)
+	if points-first >= 100 && (punched == 0 || skipped == 0) {
+		t.Fatalf("punching went untested: %d bytes punched, %d punched entries met by recovery", punched, skipped)
+	}
 	if points-first >= 100 && indexed == 0 {
 		t.Fatal("no recovery used a journal index file: they went untested")
 	}
@@ -119,6 +124,10 @@ func TestPowerLoss(t *testing.T) {
 // powerLossReused counts journal file reuses in the crashed stores, and
 // powerLossMaterialized the segments their cleaners copied out.
 var powerLossReused, powerLossMaterialized, powerLossIndexed atomic.Int64
+
+// powerLossPunched counts the journal bytes punched out before the crashes,
+// and powerLossSkipped the punched entries recoveries stepped over.
+var powerLossPunched, powerLossSkipped atomic.Int64
 
 func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	fs := vfs.NewMem()
@@ -162,6 +171,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 			checkAcked(t, round, fs, s, tl, opts, acked, deleted)
 		}
 		powerLossIndexed.Add(s.Stats().IndexedReplays)
+		powerLossSkipped.Add(s.Stats().JournalPunchedEntries)
 		logs := make([]*Log, nlogs)
 		for i := range logs {
 			if logs[i], err = s.Open(fmt.Sprintf("p-%d", i), cfgs[i]); err != nil {
@@ -196,7 +206,12 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 				}
 			default:
 				l := logs[rng.IntN(nlogs)]
-				b := makeBatch(1+rng.IntN(8), rng.IntN(300), int64(step), byte(rng.Uint32()))
+				n, size := 1+rng.IntN(8), rng.IntN(300)
+				if rng.IntN(10) == 0 {
+					// Whole blocks: what dropping it punches out.
+					n, size = 4+rng.IntN(5), 1024+rng.IntN(2048)
+				}
+				b := makeBatch(n, size, int64(step), byte(rng.Uint32()))
 				res, err := l.Append(b, 0)
 				if err != nil {
 					t.Fatalf("round %d: append: %v", round, err)
@@ -210,6 +225,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 		s.Abandon()
 		powerLossReused.Add(s.Stats().JournalReused)
 		powerLossMaterialized.Add(s.Stats().Materialized)
+		powerLossPunched.Add(s.Stats().JournalPunchedBytes)
 		fs = fs.Restart()
 		rec.mu.Lock()
 		for name, m := range rec.acked {
@@ -240,6 +256,7 @@ func powerLossRound(t *testing.T, rng *rand.Rand, round int) (int, int64) {
 	}
 	defer s3.Close()
 	powerLossIndexed.Add(s3.Stats().IndexedReplays)
+	powerLossSkipped.Add(s3.Stats().JournalPunchedEntries)
 	n := checkAcked(t, round, fs, s3, tl, opts, acked, deleted)
 	st := s3.Stats()
 	return n, st.RecoveryTruncatedBytes + st.JournalTornBytes

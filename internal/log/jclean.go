@@ -247,7 +247,8 @@ func (l *Log) materialize(seg *segment) error {
 	next[i] = ns
 	l.publishSegmentsLocked(next)
 	l.mu.Unlock()
-	seg.release() // the log's reference: the journal files go with the last reader
+	seg.dead.Store(true) // its copy is durable
+	seg.release()        // the log's reference: the journal files go with the last reader
 	s.materialized.Add(1)
 	return nil
 }

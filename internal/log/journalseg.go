@@ -63,6 +63,10 @@ type jfile struct {
 	// file is sealed, then dropped.
 	entries []jentry
 	indexed bool // its index file is written (checkpoint only)
+	// punched counts the bytes of dead chunks whose space was given back
+	// (jbFile.punch), and punchedTotal is the store's count of them.
+	punched      atomic.Int64
+	punchedTotal *atomic.Int64
 }
 
 // jentry is one record entry of a journal file, as its index file holds
@@ -136,6 +140,40 @@ func (j *jbFile) close() {
 	}
 	j.files = nil
 }
+
+// punch gives back the disk space of the segment's records in the journal
+// files that still hold them: the whole blocks inside each batch, past its
+// first punchKeep bytes. Each batch keeps its prefix (base offset, length,
+// leader epoch, magic, CRC), which is all the journal entry's crc covers,
+// so recovery can still trust an entry's header and offsets, and see that
+// it is dead (recover.go, deadEntry). Called once, at the last release of a
+// dead segment: nothing reads these bytes again. Best effort: the space
+// comes back with the file otherwise.
+func (j *jbFile) punch() {
+	var hdr [batchLengthOffset + 4]byte
+	for _, c := range j.chunks.entries() {
+		r := c.jf.reader()
+		for pos, end := c.jpos, c.jpos+c.n; end-pos >= batchHeaderSize; {
+			if _, err := r.ReadAt(hdr[:], pos); err != nil {
+				break
+			}
+			size := batchOverhead + int64(int32(binary.BigEndian.Uint32(hdr[batchLengthOffset:])))
+			if size < batchHeaderSize || size > end-pos {
+				break // not what was appended: leave it
+			}
+			from := (pos + punchKeep + vfs.DirectAlign - 1) &^ (vfs.DirectAlign - 1)
+			if to := (pos + size) &^ (vfs.DirectAlign - 1); to > from && c.jf.f.PunchHole(from, to-from) == nil {
+				c.jf.punched.Add(to - from)
+				c.jf.punchedTotal.Add(to - from)
+			}
+			pos += size
+		}
+	}
+}
+
+// punchKeep is how much of each batch punch keeps: more than the prefix
+// the journal entry's crc covers (batchPrefix).
+const punchKeep = 64
 
 // find returns the index of the chunk holding segment position pos, or -1.
 func (j *jbFile) find(cs []chunk, pos int64) int {
@@ -303,6 +341,7 @@ func (g *recentGroup) Size() (int64, error)               { return g.end, nil }
 func (g *recentGroup) Truncate(int64) error               { return errRecentReadOnly }
 func (g *recentGroup) Sync() error                        { return nil }
 func (g *recentGroup) Allocate(int64, int64) error        { return errRecentReadOnly }
+func (g *recentGroup) PunchHole(int64, int64) error       { return errRecentReadOnly }
 
 var _ vfs.File = (*recentGroup)(nil)
 

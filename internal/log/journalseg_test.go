@@ -48,6 +48,12 @@ func TestJournalLogWritesOnce(t *testing.T) {
 		}
 		last = r.Ticket
 		waitDurable(t, s, last) // small groups: many journal files
+		// A file rotates only once the maintenance goroutine has taken
+		// the previous rotation's checkpoint: let it, or a busy machine
+		// leaves too few files for the test.
+		for deadline := time.Now().Add(time.Second); len(s.commit.rotated) > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if i == 0 {
 			// A slow partition whose first chunk pins the oldest files.
 			if r, err = other.Append(makeBatch(1, 10, now, byte(i)), 1); err != nil {
@@ -478,4 +484,101 @@ func TestJournalLogConversionInterrupted(t *testing.T) {
 		t.Fatal("no injected failure stopped a conversion")
 	}
 	t.Logf("%d of %d injected sync failures stopped the conversion; none lost data", failed, syncs)
+}
+
+// TestJournalPunchDeadChunks: records that stop being needed (a deleted
+// log, DeleteRecords, the cleaner's copy) give their journal space back
+// at once by hole punching, while journal files shared with live records
+// stay; recovery, reading those files without an index after a crash,
+// steps over the punched entries and keeps every live record after them.
+func TestJournalPunchDeadChunks(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := StoreOptions{JournalLog: true, RetentionCheckInterval: -1, noCleaner: true}
+	s := openMem(t, fs, opts)
+	keep, _ := s.Open("keep-0", Config{SegmentBytes: 64 << 10})
+	drop, _ := s.Open("drop-0", Config{})
+	now := time.Now().UnixMilli()
+	var want [][]byte
+	for i := 0; i < 40; i++ {
+		b := makeBatch(2, 8<<10, now, byte(i+1)) // several whole blocks each
+		r, err := keep.Append(b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := drop.Append(makeBatch(2, 8<<10, now, 0xee), 1); err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+		want = append(want, b)
+	}
+	// Entries of both logs share one journal file.
+	if files := journalFiles(t, fs); len(files) != 1 {
+		t.Fatalf("journal files %v, want one", files)
+	}
+	jf := keep.segments()[0].jb.files[0]
+	if err := s.Delete("drop-0"); err != nil {
+		t.Fatal(err)
+	}
+	afterDelete := jf.punched.Load()
+	if afterDelete < 40*12<<10 {
+		t.Fatalf("deleting a log punched %d bytes, want most of its %d", afterDelete, 40*(16<<10))
+	}
+	start, err := keep.DeleteRecords(20)
+	if err != nil || start != 20 {
+		t.Fatalf("DeleteRecords: %d %v", start, err)
+	}
+	if jf.punched.Load() == afterDelete {
+		t.Fatal("DeleteRecords punched nothing")
+	}
+	// More live records after the punched ones, in the same file.
+	for i := 40; i < 50; i++ {
+		b := makeBatch(2, 8<<10, now, byte(i+1))
+		r, err := keep.Append(b, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+		want = append(want, b)
+	}
+	want = want[10:] // offsets from 20
+	fs.CrashDropUnsynced()
+	s.Abandon()
+	fs = fs.Restart()
+	if names, _ := fs.ReadDir("/data/" + journalDir); slicesContainsSuffix(names, journalIndexSuffix) {
+		t.Fatalf("journal %v has an index file: recovery must read the punched file", names)
+	}
+
+	s = openMem(t, fs, opts)
+	defer s.Close()
+	keep, _ = s.Open("keep-0", Config{})
+	if err := keep.Err(); err != nil {
+		t.Fatalf("log offline after recovery: %v", err)
+	}
+	if keep.LogStartOffset() != 20 || keep.NextOffset() != 100 {
+		t.Fatalf("recovered [%d, %d), want [20, 100)", keep.LogStartOffset(), keep.NextOffset())
+	}
+	got := readAll(t, keep, 20)
+	if len(got) != len(want) {
+		t.Fatalf("recovered %d batches, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs after recovery", i)
+		}
+	}
+	if n := s.Stats().JournalTornBytes; n != 0 {
+		t.Fatalf("recovery counted %d torn bytes: punched entries taken for a torn tail", n)
+	}
+	if n := s.Stats().JournalPunchedEntries; n < 40 {
+		t.Fatalf("recovery stepped over %d punched entries, want at least the deleted log's 40", n)
+	}
+}
+
+func slicesContainsSuffix(names []string, suffix string) bool {
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix) {
+			return true
+		}
+	}
+	return false
 }

@@ -766,6 +766,8 @@ func (l *Log) deleteSegmentsLocked(pred func(*segment) bool) {
 	}
 	for _, s := range gone {
 		s.removed.Store(true)
+		// The start that drops it is durable (above, or by DeleteRecords).
+		s.dead.Store(s.jb != nil)
 		if s.jb == nil {
 			for _, suffix := range []string{segmentSuffix, indexSuffix, timeIndexSuffix} {
 				if err := l.store.fs.Remove(s.path(suffix)); err != nil && !errors.Is(err, errNotExist) {
@@ -884,7 +886,13 @@ func (l *Log) syncFiles(indexes bool) error {
 }
 
 // close closes the log's files. The store has synced it.
-func (l *Log) close() {
+func (l *Log) close() { l.closeAs(false) }
+
+// closeDead closes a log whose deletion is durable: its journal-backed
+// segments are dead (segment.dead).
+func (l *Log) closeDead() { l.closeAs(true) }
+
+func (l *Log) closeAs(dead bool) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -894,6 +902,7 @@ func (l *Log) close() {
 	segs := l.segments()
 	l.mu.Unlock()
 	for _, s := range segs {
+		s.dead.Store(dead && s.jb != nil)
 		s.release()
 	}
 }

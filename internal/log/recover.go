@@ -331,7 +331,7 @@ func (s *Store) replayJournal() (uint64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("open journal file %s: %w", n, err)
 			}
-			jf = &jfile{seq: seq, f: f}
+			jf = &jfile{seq: seq, f: f, punchedTotal: &s.journalPunchedBytes}
 			jf.written.Store(int64(len(b)))
 		}
 		pos, sealed, err := s.replayJournalFile(b, seq, jf)
@@ -414,7 +414,7 @@ func (s *Store) replayIndexed(file string, seq uint64) (done bool, err error) {
 		f.Close()
 		return false, fmt.Errorf("open journal file %s: %w", file, err)
 	}
-	jf := &jfile{seq: seq, f: f, indexed: true}
+	jf := &jfile{seq: seq, f: f, indexed: true, punchedTotal: &s.journalPunchedBytes}
 	jf.written.Store(size)
 	if traceHook != nil {
 		trace("replay file %d from its index, %d entries", seq, len(es))
@@ -521,6 +521,7 @@ func (s *Store) replayJournalFile(b []byte, seq uint64, jf *jfile) (pos int, sea
 	)
 	for len(b)-pos >= 8 {
 		length := int(binary.BigEndian.Uint32(b[pos:]))
+
 		if length < journalEntryHeader-4 || length > len(b)-pos-4 {
 			break
 		}
@@ -543,11 +544,20 @@ func (s *Store) replayJournalFile(b []byte, seq uint64, jf *jfile) (pos int, sea
 				break
 			}
 		} else {
+			// The entry crc covers the header and the batches' own CRCs;
+			// ValidateRecordSet checks those against the records.
 			crc, ok := journalEntryCRC(entry[4:nameAt+nameLen], entry[nameAt+nameLen:])
 			if !ok || crc != want {
 				break
 			}
 			if _, _, err := ValidateRecordSet(entry[nameAt+nameLen:], 0); errors.Is(err, ErrCorruptBatch) {
+				if s.deadEntry(string(entry[nameAt:nameAt+nameLen]), inc, entry[nameAt+nameLen:]) {
+					// Punched out (jbFile.punch): the entries after it
+					// still count.
+					s.journalPunchedSkipped.Add(1)
+					pos += 4 + length
+					continue
+				}
 				break
 			} else if err != nil {
 				// Framed and checksummed, yet not a valid record set:
@@ -580,6 +590,25 @@ func (s *Store) replayJournalFile(b []byte, seq uint64, jf *jfile) (pos int, sea
 		pos += 4 + length
 	}
 	return pos, false, nil
+}
+
+// deadEntry reports whether a journal entry whose header and batch
+// prefixes check out (the entry crc holds) but whose records do not (a
+// batch CRC fails) holds only records no log needs, so that recovery may
+// step over it: its log is gone (deleted, or another incarnation), or its
+// first offset is below where the log's replay has got to (retention,
+// DeleteRecords or the cleaner's copy moved the log's start or end past
+// it). Those are the entries jbFile.punch zeroes. Any other entry whose
+// records fail ends the journal, as a torn write does. Stepping over a dead
+// entry that is torn instead loses nothing: its offsets, which the crc
+// vouches for, are not needed, and a live log's entry after it continues
+// that log or, if torn too, ends the journal there.
+func (s *Store) deadEntry(name string, inc uint64, records []byte) bool {
+	l, ok := s.logs[name]
+	if !ok || l.incarnation != inc {
+		return true
+	}
+	return len(records) >= 8 && l.Err() == nil && int64(binary.BigEndian.Uint64(records)) < l.nextOffset.Load()
 }
 
 // replay applies one journal entry (a validated record set): skipped if the

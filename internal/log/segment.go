@@ -84,6 +84,11 @@ type segment struct {
 
 	refs    atomic.Int32
 	removed atomic.Bool
+	// dead marks a journal-backed segment whose removal is durable
+	// (retention, DeleteRecords, a deleted log, or the cleaner's copy in
+	// its place): its last release punches its records out of the journal
+	// files (jbFile.punch), giving their space back before the files go.
+	dead atomic.Bool
 
 	// readHint is the batch boundary where the last Read of this segment
 	// stopped, as relative offset<<32 | position. A consumer following
@@ -117,6 +122,9 @@ func (s *segment) acquire() bool {
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
 		if s.jb != nil {
+			if s.dead.Load() {
+				s.jb.punch()
+			}
 			s.jb.close()
 		} else {
 			s.file.Close()

@@ -92,6 +92,8 @@ type Store struct {
 	journalReused           atomic.Int64
 	materialized            atomic.Int64
 	indexedReplays          atomic.Int64
+	journalPunchedBytes     atomic.Int64
+	journalPunchedSkipped   atomic.Int64
 }
 
 // Stats are counters a Store keeps for metrics and tests.
@@ -110,6 +112,11 @@ type Stats struct {
 	// IndexedReplays: journal files recovery replayed from their index
 	// files, without reading their records (journal-log mode).
 	IndexedReplays int64
+	// JournalPunchedBytes: journal bytes of dead records whose disk space
+	// was given back by hole punching (journal-log mode).
+	JournalPunchedBytes int64
+	// JournalPunchedEntries: punched journal entries recovery stepped over.
+	JournalPunchedEntries int64
 	// Durable is the last durable ticket.
 	Durable uint64
 }
@@ -123,6 +130,8 @@ func (s *Store) Stats() Stats {
 		JournalReused:          s.journalReused.Load(),
 		Materialized:           s.materialized.Load(),
 		IndexedReplays:         s.indexedReplays.Load(),
+		JournalPunchedBytes:    s.journalPunchedBytes.Load(),
+		JournalPunchedEntries:  s.journalPunchedSkipped.Load(),
 		Durable:                s.commit.durable.Load(),
 	}
 }
@@ -425,14 +434,17 @@ func (s *Store) Delete(name string) error {
 	if !ok {
 		return fmt.Errorf("log: delete %s: %w", name, errNotExist)
 	}
-	l.close()
 	gone := path.Join(s.dir, fmt.Sprintf("%s%016x", deletedDirPrefix, l.incarnation))
 	if err := s.fs.Rename(l.dir, gone); err != nil {
+		l.close()
 		return fmt.Errorf("log: delete %s: %w", name, err)
 	}
 	if err := s.fs.SyncDir(s.dir); err != nil {
+		l.close()
 		return fmt.Errorf("log: delete %s: %w", name, err)
 	}
+	// Durably gone: its records in the journal files can be punched out.
+	l.closeDead()
 	if err := s.fs.RemoveAll(gone); err != nil {
 		return fmt.Errorf("log: delete %s: %w", name, err)
 	}
@@ -736,7 +748,7 @@ func (s *Store) writeJournalIndexes(upTo uint64) error {
 
 // addJFile registers journal file seq, open as f, with refs references.
 func (s *Store) addJFile(seq uint64, f vfs.File, refs int32) *jfile {
-	j := &jfile{seq: seq, f: f, recent: &s.recent}
+	j := &jfile{seq: seq, f: f, recent: &s.recent, punchedTotal: &s.journalPunchedBytes}
 	if rf, err := s.fs.Open(f.Name()); err == nil {
 		j.rf = rf // the committer's handle may be O_DIRECT
 	}

@@ -793,6 +793,31 @@ func (f *memFile) Allocate(off, n int64) error {
 	return nil
 }
 
+// PunchHole zeros bytes [off, off+n) that lie within the file, as an
+// unsynced write (a crash keeps the old bytes or the zeros, block by
+// block like any write). The space accounting of SetCapacity does not
+// shrink.
+func (f *memFile) PunchHole(off, n int64) error {
+	m := f.fs
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := f.checkLocked("fallocate"); err != nil {
+		return err
+	}
+	if !f.writable || off < 0 || n <= 0 {
+		return pathErr("fallocate", f.name, syscall.EINVAL)
+	}
+	nd := f.node
+	end := min(off+n, nd.data.size)
+	if off >= end {
+		return nil
+	}
+	zeros := make([]byte, end-off)
+	nd.data.writeAt(zeros, off)
+	nd.pending = append(nd.pending, memOp{off: off, data: zeros})
+	return nil
+}
+
 // Sync makes the file's contents durable: its unsynced operations are
 // applied to the durable copy. When it fails, they are dropped instead
 // (Linux marks the pages clean after a writeback error).

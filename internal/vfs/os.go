@@ -59,6 +59,18 @@ func (f *osFile) Allocate(off, n int64) error {
 	return err
 }
 
+// PunchHole is fallocate(2) with FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE;
+// a no-op where the file system does not support it.
+func (f *osFile) PunchHole(off, n int64) error {
+	err := f.control("fallocate", func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		return nil // best effort on file systems without it
+	}
+	return err
+}
+
 // control runs a system call on the descriptor, retrying on EINTR. Going
 // through SyscallConn keeps the descriptor from being closed (and reused by
 // another file) while the call runs.

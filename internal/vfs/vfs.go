@@ -49,6 +49,12 @@ type File interface {
 	// (fallocate(2) with FALLOC_FL_KEEP_SIZE). It fails with ENOSPC when the
 	// space is not there. File systems without support treat it as a no-op.
 	Allocate(off, n int64) error
+	// PunchHole gives back the disk space of bytes [off, off+n), which then
+	// read as zeros, without changing the file's size (fallocate(2) with
+	// FALLOC_FL_PUNCH_HOLE). Like a write, it is durable after Sync. File
+	// systems without support leave the bytes as they are and return nil:
+	// callers use it only on bytes nothing will read again.
+	PunchHole(off, n int64) error
 }
 
 // Fder is implemented by files backed by an operating-system descriptor. The
