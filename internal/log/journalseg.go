@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
@@ -64,9 +65,38 @@ type jfile struct {
 	entries []jentry
 	indexed bool // its index file is written (checkpoint only)
 	// punched counts the bytes of dead chunks whose space was given back
-	// (jbFile.punch), and punchedTotal is the store's count of them.
-	punched      atomic.Int64
-	punchedTotal *atomic.Int64
+	// (jbFile.punch).
+	punched atomic.Int64
+	// punches is the store's queue of dead segments to punch.
+	punches *punchQueue
+}
+
+// punchQueue holds dead journal-backed segments whose records are to be
+// punched out of the journal files, off the path that dropped them (which
+// may hold Log.mu): the maintenance goroutine drains it every tick, and
+// Close drains what is left.
+type punchQueue struct {
+	mu      sync.Mutex
+	pending []*jbFile
+	bytes   atomic.Int64 // punched so far (Stats)
+}
+
+func (q *punchQueue) add(j *jbFile) {
+	q.mu.Lock()
+	q.pending = append(q.pending, j)
+	q.mu.Unlock()
+}
+
+// drain punches every queued segment, then drops its journal references.
+func (q *punchQueue) drain() {
+	q.mu.Lock()
+	todo := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+	for _, j := range todo {
+		q.bytes.Add(j.punch())
+		j.close()
+	}
 }
 
 // jentry is one record entry of a journal file, as its index file holds
@@ -146,10 +176,10 @@ func (j *jbFile) close() {
 // first punchKeep bytes. Each batch keeps its prefix (base offset, length,
 // leader epoch, magic, CRC), which is all the journal entry's crc covers,
 // so recovery can still trust an entry's header and offsets, and see that
-// it is dead (recover.go, deadEntry). Called once, at the last release of a
-// dead segment: nothing reads these bytes again. Best effort: the space
-// comes back with the file otherwise.
-func (j *jbFile) punch() {
+// it is dead (recover.go, deadEntry). Runs once, after the last release of
+// a dead segment, from the store's punchQueue: nothing reads these bytes
+// again. Best effort: the space comes back with the file otherwise.
+func (j *jbFile) punch() (punched int64) {
 	var hdr [batchLengthOffset + 4]byte
 	for _, c := range j.chunks.entries() {
 		r := c.jf.reader()
@@ -164,11 +194,23 @@ func (j *jbFile) punch() {
 			from := (pos + punchKeep + vfs.DirectAlign - 1) &^ (vfs.DirectAlign - 1)
 			if to := (pos + size) &^ (vfs.DirectAlign - 1); to > from && c.jf.f.PunchHole(from, to-from) == nil {
 				c.jf.punched.Add(to - from)
-				c.jf.punchedTotal.Add(to - from)
+				punched += to - from
 			}
 			pos += size
 		}
 	}
+	return punched
+}
+
+// queuePunch hands a dead segment's data to its store's punch queue, which
+// then owns its journal references; false if it has no chunks.
+func (j *jbFile) queuePunch() bool {
+	cs := j.chunks.entries()
+	if len(cs) == 0 || cs[0].jf.punches == nil {
+		return false
+	}
+	cs[0].jf.punches.add(j)
+	return true
 }
 
 // punchKeep is how much of each batch punch keeps: more than the prefix

@@ -331,7 +331,7 @@ func (s *Store) replayJournal() (uint64, error) {
 			if err != nil {
 				return 0, fmt.Errorf("open journal file %s: %w", n, err)
 			}
-			jf = &jfile{seq: seq, f: f, punchedTotal: &s.journalPunchedBytes}
+			jf = &jfile{seq: seq, f: f, punches: &s.punches}
 			jf.written.Store(int64(len(b)))
 		}
 		pos, sealed, err := s.replayJournalFile(b, seq, jf)
@@ -414,7 +414,7 @@ func (s *Store) replayIndexed(file string, seq uint64) (done bool, err error) {
 		f.Close()
 		return false, fmt.Errorf("open journal file %s: %w", file, err)
 	}
-	jf := &jfile{seq: seq, f: f, indexed: true, punchedTotal: &s.journalPunchedBytes}
+	jf := &jfile{seq: seq, f: f, indexed: true, punches: &s.punches}
 	jf.written.Store(size)
 	if traceHook != nil {
 		trace("replay file %d from its index, %d entries", seq, len(es))

@@ -122,8 +122,8 @@ func (s *segment) acquire() bool {
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
 		if s.jb != nil {
-			if s.dead.Load() {
-				s.jb.punch()
+			if s.dead.Load() && s.jb.queuePunch() {
+				return // the queue closes it once punched
 			}
 			s.jb.close()
 		} else {

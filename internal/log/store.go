@@ -92,8 +92,10 @@ type Store struct {
 	journalReused           atomic.Int64
 	materialized            atomic.Int64
 	indexedReplays          atomic.Int64
-	journalPunchedBytes     atomic.Int64
 	journalPunchedSkipped   atomic.Int64
+
+	// punches: dead journal-backed segments to punch (journal-log mode).
+	punches punchQueue
 }
 
 // Stats are counters a Store keeps for metrics and tests.
@@ -130,7 +132,7 @@ func (s *Store) Stats() Stats {
 		JournalReused:          s.journalReused.Load(),
 		Materialized:           s.materialized.Load(),
 		IndexedReplays:         s.indexedReplays.Load(),
-		JournalPunchedBytes:    s.journalPunchedBytes.Load(),
+		JournalPunchedBytes:    s.punches.bytes.Load(),
 		JournalPunchedEntries:  s.journalPunchedSkipped.Load(),
 		Durable:                s.commit.durable.Load(),
 	}
@@ -514,6 +516,7 @@ func (s *Store) maintain() {
 			}
 			lastCheckpoint = s.now()
 		case <-tick.C:
+			s.punches.drain()
 			now := s.now()
 			for _, l := range s.snapshotLogs() {
 				cfg := l.Config()
@@ -590,6 +593,8 @@ type checkpointEntry struct {
 //	          segmentBase:int64 position:int64 nextOffset:int64 }
 //	crc:uint32 (CRC-32C of everything before it)
 func (s *Store) checkpoint(journalSeq uint64, recycle bool) error {
+	// Dead segments first: the files only they held can go below.
+	s.punches.drain()
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
 	if err := s.fatalErr(); err != nil {
@@ -748,7 +753,7 @@ func (s *Store) writeJournalIndexes(upTo uint64) error {
 
 // addJFile registers journal file seq, open as f, with refs references.
 func (s *Store) addJFile(seq uint64, f vfs.File, refs int32) *jfile {
-	j := &jfile{seq: seq, f: f, recent: &s.recent, punchedTotal: &s.journalPunchedBytes}
+	j := &jfile{seq: seq, f: f, recent: &s.recent, punches: &s.punches}
 	if rf, err := s.fs.Open(f.Name()); err == nil {
 		j.rf = rf // the committer's handle may be O_DIRECT
 	}
