@@ -43,7 +43,7 @@ func runBench(args []string) int {
 	linger := fs.Duration("linger", time.Millisecond, "linger of the Kafka producers (the default is the OpenMessaging Benchmark Kafka driver's; 0 sends at once)")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the disk and loopback ceilings")
 	out := fs.String("out", "bench-results", "directory for results.json, results.md, results.png and the sluice CPU profiles")
-	journalLog := fs.Bool("journal-log", false, "start sluice with --journal-log (the journal is the log)")
+	journalLog := fs.Bool("journal-log", true, "start sluice with the journal as the log (its default); false: segment files")
 	profile := fs.Bool("profile", true, "write sluice CPU profiles of the throughput, latency, catch-up and scaling runs to --out")
 	workDir := fs.String("work-dir", "", "where brokers keep their data (default: a temp dir; use a real disk, not tmpfs)")
 	render := fs.String("render", "", "only re-render results.md and results.png in --out from this results.json")
@@ -169,7 +169,9 @@ func runBench(args []string) int {
 		return 1
 	}
 	if *journalLog {
-		cfg.SluiceSettings = "--journal-log (the journal is the log), "
+		cfg.SluiceSettings = "journal log (the journal is the log, the default), "
+	} else {
+		cfg.SluiceSettings = "--journal-log=false (segment files), "
 	}
 	cfg.StartSluice = func(ctx context.Context, dataDir, cpuProfile string) (*bench.Process, error) {
 		addr, err := bench.FreeAddr()

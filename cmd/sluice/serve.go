@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("sluice started", "listen", ln.Addr().String(),
 		"advertised", net.JoinHostPort(host, strconv.Itoa(int(port))),
-		"data_dir", dataDir, "durability", cfg.Durability)
+		"data_dir", dataDir, "durability", cfg.Durability, "journal_log", cfg.JournalLog)
 	if cfg.AdvertisedAddr == "" {
 		if h, _, _ := net.SplitHostPort(cfg.Listen); h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified() {
 			logger.Warn("listening on every interface but advertising 127.0.0.1; clients on other hosts need --advertised-addr")

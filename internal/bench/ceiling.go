@@ -106,12 +106,14 @@ func tcpCeiling(dur time.Duration) Result {
 	return r
 }
 
-// readCeiling reads every segment file (*.log) under dir sequentially with 1 MiB reads
-// (page cache as it is) and returns the bytes and seconds.
+// readCeiling reads every file that holds records under dir — segment
+// files (*.log) and journal files (*.wal, which are the log with the
+// journal log) — sequentially with 1 MiB reads (page cache as it is) and
+// returns the bytes and seconds.
 func readCeiling(dir string) (int64, float64, error) {
 	var files []string
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && filepath.Ext(p) == ".log" {
+		if ext := filepath.Ext(p); err == nil && d.Type().IsRegular() && (ext == ".log" || ext == ".wal") {
 			files = append(files, p)
 		}
 		return nil

@@ -451,8 +451,8 @@ func catchupRun(ctx context.Context, cfg Config, d Driver, p *Process) (Result, 
 			r.Extra["raw_fetch_readers"] = float64(readers)
 		}
 	}
-	// The page-cache read ceiling: the same segment files read with 1 MiB
-	// preads right after, warm as the consumers left them.
+	// The page-cache read ceiling: the same files (segment or journal)
+	// read with 1 MiB reads right after, warm as the consumers left them.
 	if p.DataDir != "" {
 		if cb, cs, cerr := readCeiling(p.DataDir); cerr == nil && cs > 0 {
 			r.Extra["pagecache_read_MBps"] = float64(cb) / cs / 1e6

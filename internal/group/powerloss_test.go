@@ -106,10 +106,10 @@ type plNotifier chan error
 
 func (n plNotifier) Durable(err error) { n <- err }
 
-func plOpen(t *testing.T, fs vfs.FS, d log.Durability) (*broker.Broker, *Coordinator) {
+func plOpen(t *testing.T, fs vfs.FS, d log.Durability, journalLog bool) (*broker.Broker, *Coordinator) {
 	t.Helper()
 	b, err := broker.Open(broker.Config{FS: fs, DataDir: "/data", NodeID: 1, Host: "127.0.0.1", Port: 9092,
-		DefaultPartitions: 1, DefaultDurability: d})
+		DefaultPartitions: 1, DefaultDurability: d, JournalLog: journalLog})
 	if err != nil {
 		t.Fatalf("open broker: %v", err)
 	}
@@ -127,11 +127,12 @@ func plCreate(b *broker.Broker, name string, partitions int32) int16 {
 	return b.CreateTopics(context.Background(), req).Topics[0].ErrorCode
 }
 
-// plPoint runs one crash point.
-func plPoint(t *testing.T, seed uint64, d log.Durability) plResult {
+// plPoint runs one crash point, with the journal as the log (the serve
+// default) or with segment files.
+func plPoint(t *testing.T, seed uint64, d log.Durability, journalLog bool) plResult {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	mem := vfs.NewMem()
-	b, c := plOpen(t, mem, d)
+	b, c := plOpen(t, mem, d, journalLog)
 	m := &plModel{topics: map[string]int32{}, batches: map[plTP][]plAck{}, commits: map[[3]string]int64{}}
 	if code := plCreate(b, "base", 2); code != 0 {
 		t.Fatalf("create base: code %d", code)
@@ -247,7 +248,7 @@ func plPoint(t *testing.T, seed uint64, d log.Durability) plResult {
 	b.Close() // fails after the crash; must not hang or leak
 
 	// Recovery, and the check.
-	b, c = plOpen(t, mem.Restart(), d)
+	b, c = plOpen(t, mem.Restart(), d, journalLog)
 	defer b.Close()
 	defer c.Close()
 	var res plResult
@@ -355,12 +356,13 @@ func plPoints(t *testing.T) int {
 
 // TestBrokerPowerLoss: with the default durability (fsync before the
 // acknowledgement), no acknowledged topic, record batch or offset commit
-// is lost at any crash point.
+// is lost at any crash point. Odd points run with the journal as the log
+// (the serve default), even ones with segment files.
 func TestBrokerPowerLoss(t *testing.T) {
 	points := plPoints(t)
 	var total plResult
 	for seed := range points {
-		r := plPoint(t, uint64(seed), log.Durability{})
+		r := plPoint(t, uint64(seed), log.Durability{}, seed%2 == 1)
 		if len(r.losses) > 0 {
 			t.Fatalf("seed %d: %d losses after recovery, first: %s", seed, len(r.losses), r.losses[0])
 		}
@@ -381,7 +383,7 @@ func TestBrokerPowerLossNegativeControl(t *testing.T) {
 	points := max(plPoints(t)/10, 20)
 	detected, lost := 0, 0
 	for seed := range points {
-		r := plPoint(t, uint64(seed), log.Durability{Kind: log.DurabilityNone})
+		r := plPoint(t, uint64(seed), log.Durability{Kind: log.DurabilityNone}, seed%2 == 1)
 		if len(r.losses) > 0 {
 			detected++
 			lost += len(r.losses)

@@ -16,12 +16,13 @@ import (
 // after a restart — Produce, Fetch, ListOffsets and Metadata answer
 // KAFKA_STORAGE_ERROR (56), Produce with a message saying it is offline —
 // while the broker keeps serving every other partition, and the damaged
-// segment keeps every byte.
+// segment keeps every byte. Runs with segment files (--journal-log=false):
+// with the journal as the log the records live in journal files instead.
 func TestCorruptSealedSegmentOffline(t *testing.T) {
 	mem := vfs.NewMem()
 	dir := t.TempDir()
 	withDir := func(o *testOptions) { o.bcfg.DataDir = dir }
-	ts := startServer(t, withFS(mem), withDir)
+	ts := startServer(t, withFS(mem), withDir, withSegmentLog)
 	c := ts.dial()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = 4
@@ -67,7 +68,7 @@ func TestCorruptSealedSegmentOffline(t *testing.T) {
 	f.Sync()
 	f.Close()
 
-	ts = startServer(t, withFS(mem), withDir)
+	ts = startServer(t, withFS(mem), withDir, withSegmentLog)
 	c = ts.dial()
 	defer c.close()
 

@@ -181,15 +181,21 @@ func decodeBatches(t *testing.T, raw []byte) []kmsg.RecordBatch {
 }
 
 func TestFetchVersions(t *testing.T) {
-	for _, fsName := range []string{"os", "mem"} {
+	// os-segments: segment files on the OS file system, sent with
+	// sendfile. os: the journal as the log, where batches this fresh are
+	// copied from the journal's in-memory cache of recent commit groups.
+	for _, fsName := range []string{"os", "os-segments", "mem"} {
 		t.Run(fsName, func(t *testing.T) {
 			var opts []serverOpt
-			if fsName == "mem" {
+			switch fsName {
+			case "mem":
 				opts = append(opts, withFS(vfs.NewMem()))
+			case "os-segments":
+				opts = append(opts, withSegmentLog)
 			}
 			ts := startServer(t, opts...)
 			ts.createTopic("f", 2)
-			// Large enough batches that the OS run goes through sendfile.
+			// Large enough batches that os-segments goes through sendfile.
 			sent := ts.produceN("f", 1, 6, 40, 1000)
 			c := ts.dial()
 			defer c.close()
@@ -230,7 +236,7 @@ func TestFetchVersions(t *testing.T) {
 					t.Fatalf("v%d: no topic id in response", v)
 				}
 			}
-			if used := sendfileCalls.Load() > sendfiles; used != (fsName == "os") {
+			if used := sendfileCalls.Load() > sendfiles; used != (fsName == "os-segments") {
 				t.Fatalf("sendfile used: %v on the %s file system", used, fsName)
 			}
 		})

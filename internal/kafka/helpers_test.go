@@ -57,8 +57,10 @@ func withServerConfig(f func(*Config)) serverOpt {
 	return func(o *testOptions) { f(&o.cfg) }
 }
 
-// withJournalLog runs the broker with the journal as the log.
-func withJournalLog(o *testOptions) { o.bcfg.JournalLog = true }
+// withSegmentLog runs the broker with segment files holding a second copy
+// of the records (--journal-log=false); by default, as in `sluice serve`,
+// the journal is the log.
+func withSegmentLog(o *testOptions) { o.bcfg.JournalLog = false }
 
 func withFS(fs vfs.FS) serverOpt {
 	return func(o *testOptions) { o.bcfg.FS = fs }
@@ -80,7 +82,7 @@ func startServer(t testing.TB, opts ...serverOpt) *testServer {
 	o := testOptions{
 		bcfg: broker.Config{
 			FS: vfs.OS{}, DataDir: t.TempDir(), NodeID: 0, Host: host, Port: int32(port),
-			AutoCreateTopics: true, DefaultPartitions: 1,
+			AutoCreateTopics: true, DefaultPartitions: 1, JournalLog: true,
 		},
 		cfg: Config{NodeID: 0, Host: host, Port: int32(port)},
 	}

@@ -63,14 +63,20 @@ type ackedRecord struct {
 // the broker must stay up and answer, every acknowledged record must stay
 // readable (before and after a restart), and produce must succeed again,
 // without a restart, once space is freed (a filler file deleted, then a
-// topic deleted).
+// topic deleted). Both storage modes: the journal as the log (the
+// default) and segment files.
 func TestDiskFull(t *testing.T) {
+	t.Run("journal-log", func(t *testing.T) { diskFull(t, true) })
+	t.Run("segment-files", func(t *testing.T) { diskFull(t, false) })
+}
+
+func diskFull(t *testing.T, journalLog bool) {
 	mnt := mountTmpfs(t, 64)
 	filler := filepath.Join(mnt, "filler")
 	if err := os.WriteFile(filler, bytes.Repeat([]byte{0xa5}, 24<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := startBroker(t, filepath.Join(mnt, "data"))
+	b := startBroker(t, filepath.Join(mnt, "data"), fmt.Sprintf("--journal-log=%v", journalLog))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DisableIdempotentWrite(),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1), kgo.ProducerLinger(0),
 		kgo.MetadataMinAge(50*time.Millisecond), // a storage error makes franz-go refresh metadata first
@@ -146,8 +152,11 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("after freeing 24 MiB: %d more records acknowledged", len(acked)-before)
 
-	// Another process fills the disk while the journal has space reserved:
-	// now the segment write is what fails.
+	// Another process fills the disk while the journal has space reserved
+	// (fallocate, 16 MiB at a time). With segment files, the segment write
+	// fails at once. With the journal log, the journal's reserved space is
+	// all a record needs: produce goes on until that runs out (at most
+	// 16 MiB of 64 KiB records, plus the current file's rest), then fails.
 	hog := filepath.Join(mnt, "hog")
 	f, err := os.Create(hog)
 	if err != nil {
@@ -160,11 +169,19 @@ func TestDiskFull(t *testing.T) {
 	}
 	f.Close()
 	t.Logf("disk filled by another file: %.1f MiB free", freeMiB(t, mnt))
-	for i := 0; i < 4; i++ {
-		if err := produce("keep"); !errors.Is(err, kerr.KafkaStorageError) {
-			t.Fatalf("produce with the disk filled by another file: %v, want KAFKA_STORAGE_ERROR", err)
+	intoReserved := 0
+	for inARow = 0; inARow < 4; {
+		err := produce("keep")
+		switch {
+		case err == nil && journalLog && intoReserved < 2*(16<<20)/(64<<10):
+			intoReserved++
+		case errors.Is(err, kerr.KafkaStorageError):
+			inARow++
+		default:
+			t.Fatalf("produce with the disk filled by another file (after %d into reserved space): %v, want KAFKA_STORAGE_ERROR", intoReserved, err)
 		}
 	}
+	t.Logf("with the disk filled by another file: %d records acknowledged into the journal's reserved space, then KAFKA_STORAGE_ERROR", intoReserved)
 	if err := os.Remove(hog); err != nil {
 		t.Fatal(err)
 	}
