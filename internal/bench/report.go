@@ -167,11 +167,17 @@ func (r *Report) evaluate() {
 	ratio("NATS JetStream (default sync)", "nats", 4)
 	ratio("NATS JetStream (sync always)", "nats-sync-always", 10)
 	{
+		// The disk ceiling is the better of its two measurements:
+		// buffered writes and direct I/O, each fdatasynced at a
+		// group-commit cadence.
 		d := r.find(WThroughput, "ceiling-disk", 0, 0)
+		if dd := r.find(WThroughput, "ceiling-disk-direct", 0, 0); dd != nil && dd.Error == "" && (d == nil || dd.MBps > d.MBps) {
+			d = dd
+		}
 		c := Check{Target: "(a) sluice >= 60% of the disk ceiling (fdatasync group commit)"}
 		if a != nil && d != nil && d.MBps > 0 {
 			x := a.MBps / d.MBps
-			c.Value = fmt.Sprintf("%.0f%% (%.1f vs %.1f MB/s)", 100*x, a.MBps, d.MBps)
+			c.Value = fmt.Sprintf("%.0f%% (%.1f vs %.1f MB/s, %s)", 100*x, a.MBps, d.MBps, d.Target)
 			c.Met = boolp(x >= 0.6)
 		} else {
 			c.Value = "not measured"
