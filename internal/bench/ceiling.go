@@ -32,7 +32,14 @@ func diskCeiling(dir string, n int64) Result {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, 16<<10)
+	writeDurably(&r, f, make([]byte, 16<<10), n, ceilingGroup)
+	return r
+}
+
+// writeDurably writes n bytes to f sequentially in writes of buf, with an
+// fdatasync after every group bytes and at the end, and puts the rate (or
+// the error) in r.
+func writeDurably(r *Result, f *os.File, buf []byte, n, group int64) {
 	for i := range buf {
 		buf[i] = byte(i)
 	}
@@ -42,26 +49,25 @@ func diskCeiling(dir string, n int64) Result {
 		m, err := f.Write(buf)
 		if err != nil {
 			r.Error = err.Error()
-			return r
+			return
 		}
 		written += int64(m)
 		sinceSync += int64(m)
-		if sinceSync >= ceilingGroup {
+		if sinceSync >= group {
 			if err := unix.Fdatasync(int(f.Fd())); err != nil {
 				r.Error = err.Error()
-				return r
+				return
 			}
 			sinceSync = 0
 		}
 	}
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		r.Error = err.Error()
-		return r
+		return
 	}
 	r.Seconds = time.Since(start).Seconds()
 	r.Bytes = written
 	r.MBps = float64(written) / r.Seconds / 1e6
-	return r
 }
 
 // ceilingDirectGroup is how many bytes each fdatasync of the direct-I/O
@@ -87,35 +93,7 @@ func diskCeilingDirect(dir string, n int64) Result {
 		return r
 	}
 	defer f.Close()
-	buf := alignedBlock(1 << 20)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
-	start := time.Now()
-	var written, sinceSync int64
-	for written < n {
-		m, err := f.Write(buf)
-		if err != nil {
-			r.Error = err.Error()
-			return r
-		}
-		written += int64(m)
-		sinceSync += int64(m)
-		if sinceSync >= ceilingDirectGroup {
-			if err := unix.Fdatasync(int(f.Fd())); err != nil {
-				r.Error = err.Error()
-				return r
-			}
-			sinceSync = 0
-		}
-	}
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	r.Seconds = time.Since(start).Seconds()
-	r.Bytes = written
-	r.MBps = float64(written) / r.Seconds / 1e6
+	writeDurably(&r, f, alignedBlock(1<<20), n, ceilingDirectGroup)
 	return r
 }
 

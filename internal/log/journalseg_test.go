@@ -176,15 +176,7 @@ func checkConverted(t *testing.T, fs vfs.FS, want map[string][][]byte, starts ma
 		if got := l.LogStartOffset(); got != starts[name] {
 			t.Fatalf("%s: log start %d after the conversion, want %d", name, got, starts[name])
 		}
-		got := readAll(t, l, starts[name])
-		if len(got) != len(batches) {
-			t.Fatalf("%s: %d batches after the conversion, want %d", name, len(got), len(batches))
-		}
-		for i := range got {
-			if !bytes.Equal(got[i], batches[i]) {
-				t.Fatalf("%s: batch %d differs after the conversion", name, i)
-			}
-		}
+		sameBatches(t, readAll(t, l, starts[name]), batches, "the conversion of "+name)
 		for _, seg := range l.segments() {
 			if seg.jb != nil {
 				t.Fatalf("%s: segment %d is journal-backed after the conversion", name, seg.base)
@@ -565,15 +557,7 @@ func TestJournalPunchDeadChunks(t *testing.T) {
 	if keep.LogStartOffset() != 20 || keep.NextOffset() != 100 {
 		t.Fatalf("recovered [%d, %d), want [20, 100)", keep.LogStartOffset(), keep.NextOffset())
 	}
-	got := readAll(t, keep, 20)
-	if len(got) != len(want) {
-		t.Fatalf("recovered %d batches, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("batch %d differs after recovery", i)
-		}
-	}
+	sameBatches(t, readAll(t, keep, 20), want, "recovery")
 	if n := s.Stats().JournalTornBytes; n != 0 {
 		t.Fatalf("recovery counted %d torn bytes: punched entries taken for a torn tail", n)
 	}

@@ -774,17 +774,26 @@ func (f *memFile) Truncate(size int64) error {
 	return nil
 }
 
+// fallocateCheckLocked is fallocate(2)'s argument check: an open, writable
+// file and a non-empty range from a non-negative offset.
+func (f *memFile) fallocateCheckLocked(off, n int64) error {
+	if err := f.checkLocked("fallocate"); err != nil {
+		return err
+	}
+	if !f.writable || off < 0 || n <= 0 {
+		return pathErr("fallocate", f.name, syscall.EINVAL)
+	}
+	return nil
+}
+
 // Allocate reserves space without changing the size. Reservations do not
 // survive a crash.
 func (f *memFile) Allocate(off, n int64) error {
 	m := f.fs
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := f.checkLocked("fallocate"); err != nil {
+	if err := f.fallocateCheckLocked(off, n); err != nil {
 		return err
-	}
-	if !f.writable || off < 0 || n <= 0 {
-		return pathErr("fallocate", f.name, syscall.EINVAL)
 	}
 	if err := m.growLocked(f.node, off+n); err != nil {
 		return pathErr("fallocate", f.name, err)
@@ -801,11 +810,8 @@ func (f *memFile) PunchHole(off, n int64) error {
 	m := f.fs
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := f.checkLocked("fallocate"); err != nil {
+	if err := f.fallocateCheckLocked(off, n); err != nil {
 		return err
-	}
-	if !f.writable || off < 0 || n <= 0 {
-		return pathErr("fallocate", f.name, syscall.EINVAL)
 	}
 	nd := f.node
 	end := min(off+n, nd.data.size)
