@@ -64,9 +64,6 @@ type jfile struct {
 	// file is sealed, then dropped.
 	entries []jentry
 	indexed bool // its index file is written (checkpoint only)
-	// punched counts the bytes of dead chunks whose space was given back
-	// (jbFile.punch).
-	punched atomic.Int64
 	// punches is the store's queue of dead segments to punch.
 	punches *punchQueue
 }
@@ -193,7 +190,6 @@ func (j *jbFile) punch() (punched int64) {
 			}
 			from := (pos + punchKeep + vfs.DirectAlign - 1) &^ (vfs.DirectAlign - 1)
 			if to := (pos + size) &^ (vfs.DirectAlign - 1); to > from && c.jf.f.PunchHole(from, to-from) == nil {
-				c.jf.punched.Add(to - from)
 				punched += to - from
 			}
 			pos += size
