@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
@@ -421,4 +422,110 @@ func TestCheckpointAbortsWhenStoreFails(t *testing.T) {
 	if got := s.Stats().Checkpoints; got != before {
 		t.Fatalf("%d checkpoints written, want %d", got, before)
 	}
+}
+
+// TestJournalPreparedAhead: after each rotation's checkpoint the
+// maintenance goroutine opens the next journal file, so rotations take a
+// file that is ready (JournalPrepared) instead of renaming and fsyncing the
+// directory in the committer's path. A crash while a prepared file exists
+// (it carries the next sequence and a previous use's entries) loses
+// nothing, and a clean Close leaves no journal file behind.
+func TestJournalPreparedAhead(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := StoreOptions{JournalCheckpointBytes: 8192, RetentionCheckInterval: -1}
+	s := openMem(t, fs, opts)
+	l, err := s.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]byte
+	appendOne := func(i int) {
+		b := makeBatch(3, 200, int64(i), byte(i))
+		r, err := l.Append(b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDurable(t, s, r.Ticket)
+		want = append(want, b)
+	}
+	i := 0
+	for ; s.Stats().JournalPrepared < 3 || s.Stats().JournalReused < 3; i++ {
+		if i > 20000 {
+			t.Fatalf("no prepared journal files used after %d appends: %+v", i, s.Stats())
+		}
+		appendOne(i)
+	}
+	// Wait for the next file to be prepared, then crash with it there.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.prepMu.Lock()
+		p := s.prepared
+		s.prepMu.Unlock()
+		if p != nil {
+			if _, isDir, err := fs.Stat("/data/" + journalDir + "/" + journalName(p.seq)); err != nil || isDir {
+				t.Fatalf("prepared journal file %d not on disk: %v", p.seq, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no journal file prepared: %+v", s.Stats())
+		}
+		appendOne(i)
+		i++
+	}
+	fs.CrashDropUnsynced()
+	s.Abandon()
+	fs = fs.Restart()
+
+	s2 := openMem(t, fs, opts)
+	l2, err := s2.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Err() != nil {
+		t.Fatalf("log offline: %v", l2.Err())
+	}
+	sameBatches(t, readAll(t, l2, 0), want, "a crash with a prepared journal file")
+
+	// Again up to a prepared file, then a clean Close.
+	l = l2
+	s = s2
+	for j := 0; s.Stats().JournalPrepared < 2; j++ {
+		if j > 20000 {
+			t.Fatalf("no prepared journal files used after the restart: %+v", s.Stats())
+		}
+		appendOne(i)
+		i++
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.prepMu.Lock()
+		p := s.prepared
+		s.prepMu.Unlock()
+		if p != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no journal file prepared after the restart: %+v", s.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.ReadDir("/data/" + journalDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, ok := parseJournalName(n); ok {
+			t.Fatalf("journal file %s left after a clean close: %v", n, names)
+		}
+	}
+	s3 := openMem(t, fs, opts)
+	defer s3.Close()
+	l3, err := s3.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBatches(t, readAll(t, l3, 0), want, "a clean close with a prepared journal file")
 }

@@ -78,6 +78,19 @@ type Store struct {
 	// free lists recycled journal files (<seq>.free), oldest first.
 	free []string
 
+	// prepMu guards prepared and lastTaken, and is held while the next
+	// journal file is being opened (by either goroutine), so two files never
+	// race for one name. Before freeMu in the lock order.
+	prepMu sync.Mutex
+	// prepared is the next journal file, opened ahead by the maintenance
+	// goroutine after a checkpoint, so that a rotation does not wait for
+	// the rename and directory fsync (43 ms in the committer's path during
+	// one slow-disk stretch of a 50 MB/s run). nil if none.
+	prepared *preparedJournal
+	// lastTaken is the sequence of the newest journal file the committer
+	// has taken; only lastTaken+1 is ever prepared.
+	lastTaken uint64
+
 	// tailBudget is how many bytes of segment write buffers are left to
 	// lend (tailfile.go).
 	tailBudget atomic.Int64
@@ -90,6 +103,7 @@ type Store struct {
 	journalTornBytes        atomic.Int64
 	checkpoints             atomic.Int64
 	journalReused           atomic.Int64
+	journalPrepared         atomic.Int64
 	materialized            atomic.Int64
 	indexedReplays          atomic.Int64
 	journalPunchedSkipped   atomic.Int64
@@ -108,6 +122,9 @@ type Stats struct {
 	Checkpoints      int64
 	// JournalReused: journal rotations that reused a recycled file.
 	JournalReused int64
+	// JournalPrepared: journal rotations that found the next file opened
+	// ahead of time.
+	JournalPrepared int64
 	// Materialized: journal-backed segments the cleaner copied into
 	// ordinary segment files (journal-log mode).
 	Materialized int64
@@ -130,6 +147,7 @@ func (s *Store) Stats() Stats {
 		JournalTornBytes:       s.journalTornBytes.Load(),
 		Checkpoints:            s.checkpoints.Load(),
 		JournalReused:          s.journalReused.Load(),
+		JournalPrepared:        s.journalPrepared.Load(),
 		Materialized:           s.materialized.Load(),
 		IndexedReplays:         s.indexedReplays.Load(),
 		JournalPunchedBytes:    s.punches.bytes.Load(),
@@ -199,6 +217,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		store: s, perFile: opts.PerFileSync,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		rotated: make(chan uint64, 1),
+		copyReq: make(chan groupCopy, 1), copied: make(chan struct{}, 1),
 	}
 	if err := fsys.MkdirAll(path.Join(dir, journalDir)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -273,6 +292,7 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("create journal: %w", err)
 	}
 	s.commit.file, s.commit.fileSeq = f, seq
+	s.lastTaken = seq
 	if s.journalLog {
 		s.commit.jf = s.addJFile(seq, f, 1)
 	}
@@ -511,8 +531,13 @@ func (s *Store) maintain() {
 		case seq := <-s.commit.rotated:
 			if err := s.checkpoint(seq, true); err != nil {
 				s.logger.Warn("journal checkpoint failed", "err", err)
-			} else if s.journalLog {
-				s.cleanJournal()
+			} else {
+				// After the checkpoint, which may just have freed a
+				// file to recycle.
+				s.prepareJournalFile()
+				if s.journalLog {
+					s.cleanJournal()
+				}
 			}
 			lastCheckpoint = s.now()
 		case <-tick.C:
@@ -561,6 +586,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	s.commit.close()
 	s.wg.Wait()
+	s.dropPrepared()
 	err := s.checkpoint(s.commit.fileSeq, false)
 	if _, e := s.removeFreeJournals(); err == nil {
 		err = e
@@ -824,6 +850,69 @@ func parseSeqName(n, suffix string) (uint64, bool) {
 // Two cover a rotation that comes before the previous checkpoint ended.
 const journalFreeFiles = 2
 
+// preparedJournal is a journal file opened before its turn.
+type preparedJournal struct {
+	seq  uint64
+	f    vfs.File
+	size int64
+}
+
+// prepareJournalFile opens the file the next rotation will take, if it is
+// not open yet. A failure is left for the rotation to meet (and report).
+//
+// A prepared file is safe at any crash point: it is named after the
+// current file, which has no seal yet, so recovery ends the journal before
+// it and removes it, as it does a file the committer opened in a rotation
+// a crash interrupted. A recycled file keeps its previous entries until
+// overwritten, and they carry an older sequence.
+func (s *Store) prepareJournalFile() {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if s.prepared != nil {
+		return
+	}
+	seq := s.lastTaken + 1
+	f, size, err := s.nextJournalFile(seq)
+	if err != nil {
+		return
+	}
+	s.prepared = &preparedJournal{seq: seq, f: f, size: size}
+}
+
+// takeJournalFile returns the journal file for sequence seq: the prepared
+// one, or one opened now.
+func (s *Store) takeJournalFile(seq uint64) (vfs.File, int64, error) {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if p := s.prepared; p != nil && p.seq == seq {
+		s.prepared = nil
+		s.lastTaken = seq
+		s.journalPrepared.Add(1)
+		return p.f, p.size, nil
+	}
+	f, size, err := s.nextJournalFile(seq)
+	if err == nil {
+		s.lastTaken = seq
+	}
+	return f, size, err
+}
+
+// dropPrepared closes and removes the prepared file, if any: at Close, and
+// on a full disk (where a recycled file's blocks are worth having back).
+// Whether it is removed or a crash leaves it, recovery treats it as the
+// empty tail it is. Reports whether it removed one that held space.
+func (s *Store) dropPrepared() bool {
+	s.prepMu.Lock()
+	p := s.prepared
+	s.prepared = nil
+	s.prepMu.Unlock()
+	if p == nil {
+		return false
+	}
+	p.f.Close()
+	return s.fs.Remove(path.Join(s.dir, journalDir, journalName(p.seq))) == nil && p.size > 0
+}
+
 // nextJournalFile opens the journal file for sequence seq, durably named:
 // a recycled file if one is free (size is then how far its blocks are
 // written), else a new one (size 0).
@@ -892,6 +981,9 @@ func (s *Store) releaseSpare(err error) bool {
 	s.free = nil
 	s.freeMu.Unlock()
 	removed := 0
+	if s.dropPrepared() {
+		removed++
+	}
 	for _, f := range free {
 		if s.fs.Remove(f) == nil {
 			removed++
