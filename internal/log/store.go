@@ -217,8 +217,8 @@ func OpenStore(fsys vfs.FS, dir string, opts StoreOptions) (*Store, error) {
 		store: s, perFile: opts.PerFileSync,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		rotated: make(chan uint64, 1),
-		copyReq: make(chan groupCopy, 1), copied: make(chan struct{}, 1),
 	}
+	s.commit.cp.wake, s.commit.cp.done = make(chan struct{}, 1), make(chan struct{}, 1)
 	if err := fsys.MkdirAll(path.Join(dir, journalDir)); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
