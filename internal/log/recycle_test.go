@@ -98,13 +98,7 @@ func TestJournalRecycledAcrossCrash(t *testing.T) {
 		if i > 20000 {
 			t.Fatalf("no journal reuse after %d appends: %+v", i, s.Stats())
 		}
-		b := makeBatch(3, 200, int64(i), byte(i))
-		r, err := l.Append(b, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitDurable(t, s, r.Ticket)
-		want = append(want, b)
+		want = append(want, appendDurable(t, s, l, i))
 	}
 	fs.CrashDropUnsynced()
 	s.Abandon()
@@ -439,15 +433,7 @@ func TestJournalPreparedAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want [][]byte
-	appendOne := func(i int) {
-		b := makeBatch(3, 200, int64(i), byte(i))
-		r, err := l.Append(b, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitDurable(t, s, r.Ticket)
-		want = append(want, b)
-	}
+	appendOne := func(i int) { want = append(want, appendDurable(t, s, l, i)) }
 	i := 0
 	for ; s.Stats().JournalPrepared < 3 || s.Stats().JournalReused < 3; i++ {
 		if i > 20000 {
@@ -528,4 +514,17 @@ func TestJournalPreparedAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameBatches(t, readAll(t, l3, 0), want, "a clean close with a prepared journal file")
+}
+
+// appendDurable appends batch i (three 200-byte records) to l, waits until
+// it is durable and returns it.
+func appendDurable(t testing.TB, s *Store, l *Log, i int) []byte {
+	t.Helper()
+	b := makeBatch(3, 200, int64(i), byte(i))
+	r, err := l.Append(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDurable(t, s, r.Ticket)
+	return b
 }
