@@ -100,19 +100,8 @@ func TestJournalRecycledAcrossCrash(t *testing.T) {
 		}
 		want = append(want, appendDurable(t, s, l, i))
 	}
-	fs.CrashDropUnsynced()
-	s.Abandon()
-	fs = fs.Restart()
-
-	s2 := openMem(t, fs, opts)
+	fs, s2, l2 := crashReopen(t, fs, s, opts)
 	defer s2.Close()
-	l2, err := s2.Open("t-0", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l2.Err() != nil {
-		t.Fatalf("log offline: %v", l2.Err())
-	}
 	sameBatches(t, readAll(t, l2, 0), want, "the crash")
 	names, err := fs.ReadDir("/data/" + journalDir)
 	if err != nil {
@@ -459,18 +448,7 @@ func TestJournalPreparedAhead(t *testing.T) {
 		appendOne(i)
 		i++
 	}
-	fs.CrashDropUnsynced()
-	s.Abandon()
-	fs = fs.Restart()
-
-	s2 := openMem(t, fs, opts)
-	l2, err := s2.Open("t-0", Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l2.Err() != nil {
-		t.Fatalf("log offline: %v", l2.Err())
-	}
+	fs, s2, l2 := crashReopen(t, fs, s, opts)
 	sameBatches(t, readAll(t, l2, 0), want, "a crash with a prepared journal file")
 
 	// Again up to a prepared file, then a clean Close.
@@ -527,4 +505,23 @@ func appendDurable(t testing.TB, s *Store, l *Log, i int) []byte {
 	}
 	waitDurable(t, s, r.Ticket)
 	return b
+}
+
+// crashReopen cuts the power under s (unsynced writes are lost), reopens
+// the store on what is left and returns it with log t-0, which must be
+// online.
+func crashReopen(t *testing.T, fs *vfs.Mem, s *Store, opts StoreOptions) (*vfs.Mem, *Store, *Log) {
+	t.Helper()
+	fs.CrashDropUnsynced()
+	s.Abandon()
+	fs = fs.Restart()
+	s2 := openMem(t, fs, opts)
+	l2, err := s2.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Err() != nil {
+		t.Fatalf("log offline: %v", l2.Err())
+	}
+	return fs, s2, l2
 }
