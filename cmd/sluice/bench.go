@@ -21,6 +21,7 @@ import (
 
 func init() {
 	register("bench", "benchmark sluice against peer brokers on loopback (BENCHMARKS.md)", runBench)
+	register("bench-null-broker", "internal: the Kafka server that does no work, for `sluice bench`'s clients floor", runBenchNullBroker)
 	register("bench-broker", "internal: `serve` with a CPU profile, started by `sluice bench`", runBenchBroker)
 }
 
@@ -187,6 +188,13 @@ func runBench(args []string) int {
 		args = append(args, "--journal-log="+strconv.FormatBool(*journalLog))
 		return bench.StartCommand("sluice", exec.Command(self, args...), addr, dataDir)
 	}
+	cfg.StartNull = func(ctx context.Context) (*bench.Process, error) {
+		addr, err := bench.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		return bench.StartCommand("ceiling-clients", exec.Command(self, "bench-null-broker", "--listen", addr), addr, "")
+	}
 	cfg.OnResult = func(r *bench.Report) {
 		if js, err := r.JSON(); err == nil {
 			_ = os.WriteFile(filepath.Join(*out, "results.partial.json"), js, 0o644)
@@ -305,6 +313,23 @@ func runBenchBroker(args []string) int {
 		defer pprof.StopCPUProfile()
 	}
 	return runServe(fs.Args())
+}
+
+// runBenchNullBroker is `sluice bench-null-broker --listen ADDR`: a
+// bench.NullBroker until SIGINT or SIGTERM.
+func runBenchNullBroker(args []string) int {
+	fs := flag.NewFlagSet("bench-null-broker", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench.RunNullBroker(ctx, *listen); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice bench-null-broker: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // writeBenchResults writes results.json (if withJSON), results.md and

@@ -71,6 +71,9 @@ type Config struct {
 	// dataDir; cpuProfile, if not empty, is where it writes a CPU profile
 	// when stopped.
 	StartSluice func(ctx context.Context, dataDir, cpuProfile string) (*Process, error)
+	// StartNull starts a NullBroker process on a free loopback port for
+	// the latency runs' clients floor; nil runs one in this process.
+	StartNull func(ctx context.Context) (*Process, error)
 	// ProfileDir, if set, receives sluice CPU profiles of (a), (b), (c)
 	// and (e).
 	ProfileDir string
@@ -187,6 +190,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				fl.RateMBps = rate
 				fmt.Fprintf(cfg.Out, "  %s\n", fl.summary())
 				rep.add(fl)
+				fmt.Fprintf(cfg.Out, "  ceiling: the same clients against a Kafka server that does no work, %v\n", cfg.LatencyDuration)
+				r := runOne(ctx, cfg, nullTarget(cfg), WLatency, "", func(d Driver, p *Process) (Result, error) {
+					return latencyRun(ctx, cfg, d, "ceiling-clients", rate)
+				})
+				r.RateMBps = rate
+				rep.add(r)
 			}
 		}
 	}
@@ -246,6 +255,33 @@ func sluiceTarget(cfg Config) target {
 			p, err := cfg.StartSluice(ctx, dir, prof)
 			if err != nil {
 				return nil, nil, err
+			}
+			return p, newKafkaDriver(p.Addr, cfg.Linger), nil
+		},
+	}
+}
+
+// nullTarget is the latency runs' clients floor: the harness's Kafka
+// clients, settings and schedule against a NullBroker, which acknowledges a
+// produce on receipt and serves fetches from memory.
+func nullTarget(cfg Config) target {
+	return target{
+		name: "ceiling-clients",
+		settings: "the same franz-go clients and schedule against a Kafka server that does no work (acks a produce on receipt, no disk, fetches from memory; " +
+			"a separate process like the brokers), " + lingerSetting(cfg.Linger),
+		start: func(ctx context.Context, _, _ string) (*Process, Driver, error) {
+			var p *Process
+			if cfg.StartNull != nil {
+				var err error
+				if p, err = cfg.StartNull(ctx); err != nil {
+					return nil, nil, err
+				}
+			} else {
+				b, err := StartNullBroker("127.0.0.1:0")
+				if err != nil {
+					return nil, nil, err
+				}
+				p = InProcess("ceiling-clients", b.Addr(), "", b.Close)
 			}
 			return p, newKafkaDriver(p.Addr, cfg.Linger), nil
 		},
