@@ -6,8 +6,10 @@ import (
 	"hash/crc32"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
+	"github.com/sluice-mq/sluice/internal/hist"
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
 
@@ -122,6 +124,30 @@ type committer struct {
 	// rotated is told the sequence of a journal file that has been fully
 	// fsynced and may be checkpointed away.
 	rotated chan uint64
+
+	// times: how long the commit cycles took (see CommitTimes).
+	timesMu sync.Mutex
+	times   CommitTimes
+}
+
+// CommitTimes is how long the store's commit cycles took since it opened:
+// what an fsync-policy append waits for once its cycle starts. Write and
+// Sync are the device's share (the journal's one write of the group, and
+// its fdatasync; per-file mode: the fsyncs of the dirty segment files), so
+// a slow disk shows there and not in the rest of Cycle.
+type CommitTimes struct {
+	// Cycle: from taking the group to its waiters being told.
+	Cycle hist.Histogram
+	Write hist.Histogram
+	Sync  hist.Histogram
+}
+
+// CommitTimes returns how long the commit cycles took so far.
+func (s *Store) CommitTimes() CommitTimes {
+	c := s.commit
+	c.timesMu.Lock()
+	defer c.timesMu.Unlock()
+	return c.times
 }
 
 // groupCopy is one commit group's copy for the recent cache (g.buf, a
@@ -440,6 +466,7 @@ func (c *committer) runCycle() {
 		}
 	}
 
+	start := time.Now()
 	c.mu.Lock()
 	target := c.appended
 	logs := c.cycle
@@ -478,28 +505,37 @@ func (c *committer) runCycle() {
 		c.cp.start(g, buf)
 	}
 	var err error
+	var wrote, synced time.Duration
 	// A rotation must fsync the old file even with nothing new in it: its
 	// seal must be durable before anything in the next file is
 	// acknowledged.
+	synced = -1
 	if target > c.durable.Load() || rotatedSeq != 0 {
 		if c.perFile {
+			t := time.Now()
 			for _, l := range logs {
 				if err = l.syncFiles(false); err != nil {
 					break
 				}
 			}
+			synced = time.Since(t)
 		} else {
+			wrote = -1
 			if len(buf) > 0 {
+				t := time.Now()
 				if _, e := file.WriteAt(buf, bufStart); e != nil {
 					err = fmt.Errorf("journal write: %w", e)
 				} else if jf != nil {
 					jf.written.Store(bufStart + int64(len(buf)))
 				}
+				wrote = time.Since(t)
 			}
 			if err == nil {
+				t := time.Now()
 				if e := file.Sync(); e != nil {
 					err = fmt.Errorf("fsync journal: %w", e)
 				}
+				synced = time.Since(t)
 			}
 		}
 	}
@@ -539,6 +575,15 @@ func (c *committer) runCycle() {
 	}
 	c.spareLogs, c.hws, c.spareBuf = logs[:0], hws[:0], buf[:0]
 	c.notify(target, err)
+	if synced >= 0 {
+		c.timesMu.Lock()
+		c.times.Cycle.Record(time.Since(start))
+		if wrote >= 0 {
+			c.times.Write.Record(wrote)
+		}
+		c.times.Sync.Record(synced)
+		c.timesMu.Unlock()
+	}
 }
 
 // sealLocked appends the seal entry to the current journal file's buffer
