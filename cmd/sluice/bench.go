@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-mq/sluice/internal/bench"
+	"github.com/sluice-mq/sluice/internal/log"
 )
 
 func init() {
@@ -179,14 +180,19 @@ func runBench(args []string) int {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"bench-broker"}
+		stats := dataDir + ".stats.json"
+		args := []string{"bench-broker", "--stats-file", stats}
 		if cpuProfile != "" {
 			args = append(args, "--cpuprofile", cpuProfile)
 		}
 		args = append(args, "--", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn",
 			"--auto-create-topics=false", "--group-initial-rebalance-delay", "100ms")
 		args = append(args, "--journal-log="+strconv.FormatBool(*journalLog))
-		return bench.StartCommand("sluice", exec.Command(self, args...), addr, dataDir)
+		p, err := bench.StartCommand("sluice", exec.Command(self, args...), addr, dataDir)
+		if p != nil {
+			p.StatsFile = stats
+		}
+		return p, err
 	}
 	cfg.StartNull = func(ctx context.Context) (*bench.Process, error) {
 		addr, err := bench.FreeAddr()
@@ -296,6 +302,7 @@ func parseBytes(s string) (int64, error) {
 func runBenchBroker(args []string) int {
 	fs := flag.NewFlagSet("bench-broker", flag.ContinueOnError)
 	prof := fs.String("cpuprofile", "", "write a CPU profile here when the broker stops")
+	stats := fs.String("stats-file", "", "write the commit cycles' times here (bench.BrokerStats, JSON) when the broker stops")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -312,7 +319,15 @@ func runBenchBroker(args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return runServe(fs.Args())
+	var onStopped func(log.CommitTimes)
+	if *stats != "" {
+		onStopped = func(ct log.CommitTimes) {
+			if err := bench.NewBrokerStats(&ct.Cycle, &ct.Write, &ct.Sync).WriteFile(*stats); err != nil {
+				fmt.Fprintf(os.Stderr, "sluice bench-broker: %v\n", err)
+			}
+		}
+	}
+	return runServeWith(fs.Args(), onStopped)
 }
 
 // runBenchNullBroker is `sluice bench-null-broker --listen ADDR`: a

@@ -48,6 +48,10 @@ type serveConfig struct {
 	// Derived by validate.
 	durability log.Durability
 	logLevel   slog.Level
+
+	// onStopped, if set, is called with the commit cycles' times once the
+	// broker has closed (`sluice bench-broker --stats-file`).
+	onStopped func(log.CommitTimes)
 }
 
 func defaultServeConfig() serveConfig {

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-mq/sluice/internal/broker"
 	"github.com/sluice-mq/sluice/internal/group"
 	"github.com/sluice-mq/sluice/internal/kafka"
+	"github.com/sluice-mq/sluice/internal/log"
 	"github.com/sluice-mq/sluice/internal/vfs"
 )
 
@@ -23,7 +24,10 @@ func init() {
 	register("serve", "run the broker (Kafka protocol on 127.0.0.1:9092 by default)", runServe)
 }
 
-func runServe(args []string) int {
+func runServe(args []string) int { return runServeWith(args, nil) }
+
+// runServeWith is runServe, with onStopped called as in serveConfig.
+func runServeWith(args []string, onStopped func(log.CommitTimes)) int {
 	cfg, err := loadServeConfig(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -32,6 +36,7 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice serve: %v\n", err)
 		return 2
 	}
+	cfg.onStopped = onStopped
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,9 +129,21 @@ func serve(ctx context.Context, cfg serveConfig, logger *slog.Logger, ready func
 		logger.Error("closing group coordinator", "err", err)
 		serveErr = errors.Join(serveErr, err)
 	}
-	if err := b.Close(); err != nil {
-		logger.Error("closing broker", "err", err)
-		return errors.Join(serveErr, err)
+	closeErr := b.Close()
+	// How long acknowledgements waited on the disk over the broker's life:
+	// the first thing to look at when produce latency was high.
+	ct := b.Store().CommitTimes()
+	if n := ct.Cycle.Count(); n > 0 {
+		logger.Info("commit cycles", "count", n,
+			"cycle_p50", ct.Cycle.Quantile(0.5), "cycle_p99", ct.Cycle.Quantile(0.99), "cycle_max", ct.Cycle.Max(),
+			"fdatasync_p50", ct.Sync.Quantile(0.5), "fdatasync_p99", ct.Sync.Quantile(0.99), "fdatasync_max", ct.Sync.Max())
+	}
+	if cfg.onStopped != nil {
+		cfg.onStopped(ct)
+	}
+	if closeErr != nil {
+		logger.Error("closing broker", "err", closeErr)
+		return errors.Join(serveErr, closeErr)
 	}
 	logger.Info("sluice stopped")
 	return serveErr

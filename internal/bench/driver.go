@@ -44,10 +44,13 @@ type Process struct {
 	Addr    string
 	PID     int
 	DataDir string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	log     *tailBuffer
-	stop    func() // optional custom stop (e.g. rabbitmqctl)
+	// StatsFile, if set, is where the broker writes its BrokerStats when
+	// it stops (sluice); the harness adds them to the run's result.
+	StatsFile string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	log       *tailBuffer
+	stop      func() // optional custom stop (e.g. rabbitmqctl)
 }
 
 // Stopper is what the harness calls to end a broker it started.

@@ -87,3 +87,36 @@ func TestNullBrokerBadInput(t *testing.T) {
 		t.Fatalf("correlation %d, want 7", corr)
 	}
 }
+
+// TestBrokerStatsRoundTrip: the figures a broker writes when it stops come
+// back in the run's extras, in milliseconds.
+func TestBrokerStatsRoundTrip(t *testing.T) {
+	var cycle, write, sync Histogram
+	for i := 1; i <= 1000; i++ {
+		cycle.Record(time.Duration(i) * 10 * time.Microsecond)
+		write.Record(time.Duration(i) * time.Microsecond)
+		sync.Record(time.Duration(i) * 5 * time.Microsecond)
+	}
+	name := t.TempDir() + "/stats.json"
+	if err := NewBrokerStats(&cycle, &write, &sync).WriteFile(name); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := readBrokerStats(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := map[string]float64{}
+	bs.addTo(extra)
+	for k, want := range map[string]float64{"fdatasync_max_ms": 5, "commit_cycle_max_ms": 10, "journal_write_max_ms": 1,
+		"fdatasync_p99_ms": 4.95, "commit_cycle_p99_ms": 9.9} {
+		if got := extra[k]; got < want || got > want*1.02 {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	// Nothing committed (durability=none): no figures.
+	none := map[string]float64{}
+	BrokerStats{}.addTo(none)
+	if len(none) != 0 {
+		t.Errorf("no cycles gave %v", none)
+	}
+}

@@ -207,6 +207,9 @@ func (r *Report) evaluate() {
 			if f := r.find(WLatency, "ceiling-fsync", 50, 0); f != nil && f.Latency != nil && f.Error == "" {
 				c.Value += fmt.Sprintf(" (ideal group commit on this disk: p99 %.2f ms)", f.Latency.P99ms)
 			}
+			if p99, ok := s.Extra["fdatasync_p99_ms"]; ok {
+				c.Value += fmt.Sprintf(" (its own fdatasyncs: p99 %.2f ms, p99.9 %.2f ms, max %.2f ms)", p99, s.Extra["fdatasync_p999_ms"], s.Extra["fdatasync_max_ms"])
+			}
 			if f := r.find(WLatency, "ceiling-clients", 50, 0); f != nil && f.Latency != nil && f.Error == "" {
 				c.Value += fmt.Sprintf(" (the clients against a server that does no work: p99 %.2f ms)", f.Latency.P99ms)
 			}

@@ -350,6 +350,17 @@ func runOne(ctx context.Context, cfg Config, t target, workload, prof string, fn
 	if serr := p.Stop(); serr != nil && err == nil {
 		err = serr
 	}
+	if p.StatsFile != "" {
+		if bs, serr := readBrokerStats(p.StatsFile); serr == nil {
+			if r.Extra == nil {
+				r.Extra = map[string]float64{}
+			}
+			bs.addTo(r.Extra)
+		} else {
+			fmt.Fprintf(cfg.Out, "  %s: no commit statistics: %v\n", t.name, serr)
+		}
+		os.Remove(p.StatsFile)
+	}
 	r.Workload, r.Target, r.Settings = workload, t.name, t.settings
 	if r.Label == "" {
 		r.Label = t.name
