@@ -505,11 +505,10 @@ func (c *committer) runCycle() {
 		c.cp.start(g, buf)
 	}
 	var err error
-	var wrote, synced time.Duration
+	wrote, synced := time.Duration(-1), time.Duration(-1) // -1: not done
 	// A rotation must fsync the old file even with nothing new in it: its
 	// seal must be durable before anything in the next file is
 	// acknowledged.
-	synced = -1
 	if target > c.durable.Load() || rotatedSeq != 0 {
 		if c.perFile {
 			t := time.Now()
@@ -520,7 +519,6 @@ func (c *committer) runCycle() {
 			}
 			synced = time.Since(t)
 		} else {
-			wrote = -1
 			if len(buf) > 0 {
 				t := time.Now()
 				if _, e := file.WriteAt(buf, bufStart); e != nil {

@@ -9,7 +9,8 @@ import (
 )
 
 // TestCommitTimes: every commit cycle is timed, and a slow fdatasync shows
-// in the Sync (and Cycle) times, not in Write.
+// in the Sync (and Cycle) times, not in Write. Per-file mode fsyncs the
+// segment files and writes no journal: it has no Write times.
 func TestCommitTimes(t *testing.T) {
 	for _, journalLog := range []bool{false, true} {
 		fs := vfs.NewMem()
@@ -47,5 +48,31 @@ func TestCommitTimes(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestCommitTimesPerFile(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openMem(t, fs, StoreOptions{PerFileSync: true, RetentionCheckInterval: -1})
+	defer s.Close()
+	l, err := s.Open("t-0", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slow = 30 * time.Millisecond
+	fs.SetSyncFault(func(name string) error {
+		if strings.HasSuffix(name, ".log") {
+			time.Sleep(slow)
+		}
+		return nil
+	})
+	appendDurable(t, s, l, 0)
+	fs.SetSyncFault(nil)
+	ct := s.CommitTimes()
+	if ct.Cycle.Count() < 1 || ct.Sync.Count() != ct.Cycle.Count() || ct.Write.Count() != 0 {
+		t.Fatalf("%d cycles, %d syncs, %d writes timed; want syncs = cycles and no writes", ct.Cycle.Count(), ct.Sync.Count(), ct.Write.Count())
+	}
+	if ct.Sync.Max() < slow {
+		t.Errorf("sync max %v, want >= %v (the segment file's fsync)", ct.Sync.Max(), slow)
 	}
 }
