@@ -267,27 +267,7 @@ func (b *NullBroker) handle(req kmsg.Request) (kmsg.Response, error) {
 	case *kmsg.MetadataRequest:
 		return b.metadata(r), nil
 	case *kmsg.CreateTopicsRequest:
-		resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
-		b.mu.Lock()
-		for _, t := range r.Topics {
-			rt := kmsg.NewCreateTopicsResponseTopic()
-			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, t.NumPartitions, 1
-			switch {
-			case b.topics[t.Topic] != nil:
-				rt.ErrorCode = kerr.TopicAlreadyExists.Code
-			case t.NumPartitions < 1 || t.NumPartitions > 100000:
-				rt.ErrorCode = kerr.InvalidPartitions.Code
-			default:
-				ps := make([]*nullPartition, t.NumPartitions)
-				for i := range ps {
-					ps[i] = &nullPartition{}
-				}
-				b.topics[t.Topic] = ps
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		b.mu.Unlock()
-		return resp, nil
+		return b.createTopics(r), nil
 	case *kmsg.InitProducerIDRequest:
 		resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 		resp.ProducerID, resp.ProducerEpoch = time.Now().UnixNano()&0x7fffffffffff, 0
@@ -295,30 +275,58 @@ func (b *NullBroker) handle(req kmsg.Request) (kmsg.Response, error) {
 	case *kmsg.ProduceRequest:
 		return b.produce(r), nil
 	case *kmsg.ListOffsetsRequest:
-		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
-		b.mu.Lock()
-		for _, t := range r.Topics {
-			rt := kmsg.NewListOffsetsResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewListOffsetsResponseTopicPartition()
-				rp.Partition, rp.LeaderEpoch = p.Partition, -1
-				if np := b.partition(t.Topic, p.Partition); np == nil {
-					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				} else if p.Timestamp == -2 {
-					rp.Offset = np.start
-				} else {
-					rp.Offset = np.next
-				}
-				rp.Timestamp = -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		b.mu.Unlock()
-		return resp, nil
+		return b.listOffsets(r), nil
 	}
 	return nil, fmt.Errorf("null broker: unhandled %s", kmsg.NameForKey(req.Key()))
+}
+
+func (b *NullBroker) createTopics(r *kmsg.CreateTopicsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	b.mu.Lock()
+	for _, t := range r.Topics {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = t.Topic, t.NumPartitions, 1
+		switch {
+		case b.topics[t.Topic] != nil:
+			rt.ErrorCode = kerr.TopicAlreadyExists.Code
+		case t.NumPartitions < 1 || t.NumPartitions > 100000:
+			rt.ErrorCode = kerr.InvalidPartitions.Code
+		default:
+			ps := make([]*nullPartition, t.NumPartitions)
+			for i := range ps {
+				ps[i] = &nullPartition{}
+			}
+			b.topics[t.Topic] = ps
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	b.mu.Unlock()
+	return resp
+}
+
+func (b *NullBroker) listOffsets(r *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	b.mu.Lock()
+	for _, t := range r.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition, rp.LeaderEpoch = p.Partition, -1
+			if np := b.partition(t.Topic, p.Partition); np == nil {
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if p.Timestamp == -2 {
+				rp.Offset = np.start
+			} else {
+				rp.Offset = np.next
+			}
+			rp.Timestamp = -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	b.mu.Unlock()
+	return resp
 }
 
 // partition returns topic's partition p, or nil. Called with b.mu held.
